@@ -1,0 +1,5 @@
+"""Shared fixtures. Each area's fixtures live in tests/fixtures/<area>.py and are registered here."""
+
+pytest_plugins = [
+    "tests.fixtures.ports",
+]
