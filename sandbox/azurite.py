@@ -1,0 +1,87 @@
+"""Start and stop a real Azurite (Microsoft's Azure Storage emulator, pinned in package.json)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import socket
+import subprocess
+import time
+from types import TracebackType
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite"
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Azurite:
+    def __init__(self, process: subprocess.Popen[bytes], blob_port: int, queue_port: int, table_port: int) -> None:
+        self.process = process
+        self.blob_port, self.queue_port, self.table_port = blob_port, queue_port, table_port
+
+    @property
+    def connection_string(self) -> str:
+        base = "http://127.0.0.1"
+        return (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={base}:{self.blob_port}/devstoreaccount1;"
+            f"QueueEndpoint={base}:{self.queue_port}/devstoreaccount1;"
+            f"TableEndpoint={base}:{self.table_port}/devstoreaccount1;"
+        )
+
+    @classmethod
+    def start(cls, timeout: float = 30.0) -> Azurite:
+        if not AZURITE_BIN.exists():
+            raise RuntimeError(f"Azurite is not installed: run `npm ci` in {REPO} (scripts/bootstrap.sh does it)")
+        ports = [_free_port() for _ in range(3)]
+        # --skipApiVersionCheck: azure-storage-blob sends an API version newer than Azurite 3.35 knows.
+        command = [
+            str(AZURITE_BIN),
+            "--blobHost", "127.0.0.1", "--blobPort", str(ports[0]),
+            "--queueHost", "127.0.0.1", "--queuePort", str(ports[1]),
+            "--tableHost", "127.0.0.1", "--tablePort", str(ports[2]),
+            "--inMemoryPersistence", "--loose", "--disableTelemetry", "--silent", "--skipApiVersionCheck",
+        ]  # fmt: skip
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+        server = cls(process, *ports)
+        deadline = time.monotonic() + timeout
+        for port in ports:
+            while not _accepts(port):
+                if process.poll() is not None:
+                    err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                    raise RuntimeError(f"Azurite exited with {process.returncode}: {err[-2000:]}")
+                if time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError(f"Azurite did not listen on port {port} within {timeout}s")
+                time.sleep(0.05)
+        return server
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Azurite:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0

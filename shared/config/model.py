@@ -1,0 +1,184 @@
+"""The sync configuration (the mapping document) as typed, immutable objects.
+
+Built only by `shared.config.loader`, after the JSON Schema and the semantic checks passed, so every
+object here is known to be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+PROFILE_RESOURCE = "profile"
+
+
+class Combine(enum.Enum):
+    AND = "and"
+    OR = "or"
+
+
+class PicklistMode(enum.Enum):
+    VALUE = "value"  # technical option value (an integer)
+    LABEL = "label"  # the option's display label
+
+
+class OptOutMode(enum.Enum):
+    DISABLED = "disabled"
+    TO_CAMPAIGN = "toCampaign"
+    TO_DYNAMICS = "toDynamics"
+    BIDIRECTIONAL = "bidirectional"
+
+
+# Filter operators. `in` takes a list; `null`/`notnull` take no value.
+FILTER_OPERATORS = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "notin",
+    "contains",
+    "startswith",
+    "endswith",
+    "null",
+    "notnull",
+)
+VALUELESS_OPERATORS = ("null", "notnull")
+LIST_OPERATORS = ("in", "notin")
+
+# Source types a field may declare; without one the type comes from Dataverse metadata.
+SOURCE_TYPES = (
+    "Boolean",
+    "Integer",
+    "BigInt",
+    "Decimal",
+    "Double",
+    "Money",
+    "String",
+    "Memo",
+    "DateTime",
+    "Date",
+    "Picklist",
+    "State",
+    "Status",
+    "Uniqueidentifier",
+    "Lookup",
+)
+# Campaign attribute types a field may declare; without one the type comes from Campaign metadata.
+TARGET_TYPES = (
+    "string",
+    "boolean",
+    "byte",
+    "short",
+    "long",
+    "int64",
+    "float",
+    "double",
+    "date",
+    "datetime",
+    "memo",
+    "uuid",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldMapping:
+    source: str  # Dataverse attribute logical name
+    target: str  # Campaign attribute apiName
+    apply_updates: bool = True  # False: written on initial load, replay and record creation only
+    source_type: str | None = None
+    target_type: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterRule:
+    field: str
+    operator: str
+    value: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterSet:
+    rules: tuple[FilterRule, ...] = ()
+    combine: Combine = Combine.AND
+    delete_filtered_out: bool = False  # a synced record that stops passing is deleted in Campaign
+
+
+@dataclasses.dataclass(frozen=True)
+class Replacement:
+    field: str  # a mapped source field
+    from_value: Any
+    to_value: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class TableMapping:
+    name: str  # stable id of the mapping: state keys, logs, CLI
+    entity: str  # Dataverse logical name, e.g. contact
+    entity_set: str  # Dataverse entity set name, e.g. contacts
+    primary_key: str  # e.g. contactid
+    resource: str  # Campaign resource: profile or cus<Name>
+    key_attribute: str  # Campaign attribute holding the Dynamics id (externalId for profiles)
+    lookup_filter: str  # Campaign custom key filter, e.g. byExternalId
+    lookup_parameter: str  # its parameter, e.g. externalId_parameter
+    fields: tuple[FieldMapping, ...]
+    filters: FilterSet = FilterSet()
+    replacements: tuple[Replacement, ...] = ()
+    apply_deletes: bool = False
+    picklists: PicklistMode = PicklistMode.VALUE
+    enabled: bool = True
+
+    @property
+    def is_profile(self) -> bool:
+        return self.resource == PROFILE_RESOURCE
+
+    def source_attributes(self) -> tuple[str, ...]:
+        """Every Dataverse column a read must $select: key, mapped fields and filter fields, once each."""
+        names = [self.primary_key, *(f.source for f in self.fields), *(r.field for r in self.filters.rules)]
+        return tuple(dict.fromkeys(names))
+
+
+@dataclasses.dataclass(frozen=True)
+class EgressConfig:
+    enabled: bool = False
+    events: frozenset[str] = frozenset()  # of send, open, click, bounce
+    activity_tables: dict[str, str] = dataclasses.field(default_factory=dict)  # event type -> entity set
+    task_on_click: bool = False
+    task_on_bounce: bool = False
+    task_due_days: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class OptOutPair:
+    dynamics: str  # Dataverse boolean, e.g. donotbulkemail
+    campaign: str  # Campaign factory opt-out field, denyList* or blackList* spelling
+
+
+@dataclasses.dataclass(frozen=True)
+class OptOutConfig:
+    mode: OptOutMode = OptOutMode.DISABLED
+    pairs: tuple[OptOutPair, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncConfig:
+    tables: tuple[TableMapping, ...]
+    egress: EgressConfig = EgressConfig()
+    opt_out: OptOutConfig = OptOutConfig()
+
+    def table(self, name: str) -> TableMapping:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+    @property
+    def contacts(self) -> TableMapping | None:
+        return next((t for t in self.tables if t.is_profile), None)
+
+    @property
+    def custom_tables(self) -> tuple[TableMapping, ...]:
+        return tuple(t for t in self.tables if not t.is_profile)

@@ -1,0 +1,183 @@
+"""State store against a real Azurite: concurrency, leases, dead letters, index, staging."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+
+from shared.state.checkpoints import INCREMENTAL, CheckpointConflict, CheckpointStore
+from shared.state.deadletters import DeadLetterStore
+from shared.state.index import IndexEntry, RecordIndex
+from shared.state.keys import safe_key
+from shared.state.lease import LeaseHeld, LeaseLost, RunLease
+from shared.state.runs import RunLog
+from shared.state.staging import BlobStaging
+from shared.state.store import StateStore
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(storage_connection_string: str, table_prefix: str) -> StateStore:
+    return StateStore.from_connection_string(storage_connection_string, prefix=table_prefix, container=table_prefix)
+
+
+def test_checkpoint_round_trip_and_etag_conflict(store: StateStore) -> None:
+    checkpoints = CheckpointStore(store.table("checkpoints"))
+    fresh = checkpoints.load("ingress", "contacts")
+    assert fresh.etag is None and fresh.phase == "initial"
+
+    fresh.next_link = "https://org/api/data/v9.2/contacts?$skiptoken=x"
+    fresh.add_counts({"read": 5000})
+    checkpoints.save(fresh)
+
+    mine = checkpoints.load("ingress", "contacts")
+    theirs = checkpoints.load("ingress", "contacts")
+    assert mine.next_link == fresh.next_link and mine.counters == {"read": 5000}
+
+    theirs.phase = INCREMENTAL
+    checkpoints.save(theirs)
+    mine.pages = 2
+    with pytest.raises(CheckpointConflict):
+        checkpoints.save(mine)
+    assert checkpoints.load("ingress", "contacts").phase == INCREMENTAL
+
+
+def test_two_first_writers_conflict(store: StateStore) -> None:
+    checkpoints = CheckpointStore(store.table("checkpoints"))
+    a = checkpoints.load("ingress", "t1")
+    b = checkpoints.load("ingress", "t1")
+    checkpoints.save(a)
+    with pytest.raises(CheckpointConflict):
+        checkpoints.save(b)
+
+
+def test_reset_request_starts_a_new_generation(store: StateStore) -> None:
+    checkpoints = CheckpointStore(store.table("checkpoints"))
+    cp = checkpoints.load("ingress", "contacts")
+    cp.phase, cp.delta_link = INCREMENTAL, "delta"
+    checkpoints.save(cp)
+    assert checkpoints.request_reset("ingress", "contacts").reset_requested
+    cp = checkpoints.load("ingress", "contacts")
+    cp.start_full_read()
+    assert (cp.phase, cp.delta_link, cp.reset_requested, cp.generation) == ("initial", None, False, 1)
+
+
+def test_lease_contention_from_two_threads(store: StateStore) -> None:
+    table = store.table("leases")
+    barrier = threading.Barrier(8)
+    winners: list[str] = []
+    losers: list[str] = []
+
+    def contend(owner: str) -> None:
+        lease = RunLease(table, "ingress~contacts", owner, duration=60)
+        barrier.wait()
+        try:
+            lease.acquire()
+            winners.append(owner)
+        except LeaseHeld:
+            losers.append(owner)
+
+    threads = [threading.Thread(target=contend, args=(f"run{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1 and len(losers) == 7
+
+
+def test_expired_lease_is_taken_over_and_old_holder_notices(store: StateStore) -> None:
+    clock = FakeClock()
+    table = store.table("leases")
+    first = RunLease(table, "flow", "a", duration=60, clock=clock)
+    first.acquire()
+    second = RunLease(table, "flow", "b", duration=60, clock=clock)
+    with pytest.raises(LeaseHeld):
+        second.acquire()
+    clock.now += 61
+    second.acquire()
+    with pytest.raises(LeaseLost):
+        first.renew()
+    first.release()  # must not remove the new holder's lease
+    third = RunLease(table, "flow", "c", duration=60, clock=clock)
+    with pytest.raises(LeaseHeld):
+        third.acquire()
+    second.release()
+    third.acquire()
+
+
+def test_dead_letter_round_trip(store: StateStore) -> None:
+    clock = FakeClock()
+    letters = DeadLetterStore(store.table("deadletters"), clock=clock)
+    letters.record("ingress", "contacts", "id-1", "birthdate: not a date")
+    clock.now += 10
+    second = letters.record("ingress", "contacts", "id-1", "400 RST-1234")
+    assert (second.attempts, second.reason, second.last_seen - second.first_seen) == (2, "400 RST-1234", 10)
+    letters.record("ingress", "contacts", "id-2", "x")
+    letters.record("ingress", "loyalty", "id-3", "y")
+    assert [d.record_id for d in letters.due("ingress", "contacts", max_attempts=2)] == ["id-2"]
+    assert {d.record_id for d in letters.entries("ingress")} == {"id-1", "id-2", "id-3"}
+    letters.resolve("ingress", "contacts", "id-1")
+    assert letters.get("ingress", "contacts", "id-1") is None
+
+
+def test_dead_letter_concurrent_attempts_all_counted(store: StateStore) -> None:
+    letters = DeadLetterStore(store.table("deadletters"))
+    threads = [threading.Thread(target=letters.record, args=("f", "t", "rec", "boom")) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    letter = letters.get("f", "t", "rec")
+    assert letter is not None and letter.attempts == 6
+
+
+def test_record_index_round_trip_and_replay(store: StateStore) -> None:
+    index = RecordIndex(store.table("index"))
+    assert index.get("contacts", "abc") is None
+    index.put(IndexEntry("contacts", "abc", "https://x/profile/@k1", hash_full="h1", hash_updates="u1"))
+    entry = index.get("contacts", "abc")
+    assert entry is not None and (entry.href, entry.hash_full, entry.hash_updates) == (
+        "https://x/profile/@k1",
+        "h1",
+        "u1",
+    )
+    assert index.forget_hashes("contacts") == 1
+    entry = index.get("contacts", "abc")
+    assert entry is not None and entry.href and not entry.hash_full and not entry.hash_updates
+    index.delete("contacts", "abc")
+    assert index.get("contacts", "abc") is None
+
+
+def test_run_log_newest_first(store: StateStore) -> None:
+    runs = RunLog(store.table("runs"))
+    for i in range(3):
+        runs.append({"flow": "ingress", "table": "contacts", "run_id": f"run{i}xxxxxxxx", "n": i}, now=1000.0 + i)
+    assert [r["n"] for r in runs.latest("ingress", "contacts", limit=2)] == [2, 1]
+
+
+def test_blob_staging_parts_and_manifest(store: StateStore) -> None:
+    staging = BlobStaging(store.container(), block_size=1024)
+    data = bytes(range(256)) * 41  # 10,496 bytes: 11 blocks, the last one short
+    part = staging.write_part("batch1", "contacts-0001.csv", [data[:3000], data[3000:]], rows=7)
+    assert part.size == len(data) and part.sha256 == hashlib.sha256(data).hexdigest()
+    assert staging.read_manifest("batch1") is None  # parts are invisible to readers until the manifest lands
+    staging.write_manifest("batch1", [part], table="contacts")
+    manifest = staging.read_manifest("batch1")
+    assert manifest is not None and manifest["parts"][0]["sha256"] == part.sha256 and manifest["table"] == "contacts"
+    assert b"".join(staging.read_part("batch1", "contacts-0001.csv")) == data
+    staging.delete_batch("batch1")
+    assert staging.read_manifest("batch1") is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("abc-123", "abc-123"), ("a/b", "a%2Fb"), ("x#y?z\\", "x%23y%3Fz%5C")])
+def test_safe_key_escapes_forbidden_characters(raw: str, expected: str) -> None:
+    assert safe_key(raw) == expected
