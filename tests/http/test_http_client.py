@@ -1,0 +1,193 @@
+"""HttpClient against a real local HTTP server: retries, Retry-After, dropped connections, token refresh."""
+
+from __future__ import annotations
+
+import collections.abc
+import email.utils
+import http.server
+import threading
+from collections import deque
+from typing import Any
+
+import pytest
+
+from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TransportError, parse_retry_after
+
+
+class Script:
+    """Answers requests from a queue of (status, headers, body) or "drop" (close without answering)."""
+
+    def __init__(self) -> None:
+        self.replies: deque[Any] = deque()
+        self.seen: list[dict[str, str]] = []
+
+
+@pytest.fixture
+def server() -> collections.abc.Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            script.seen.append(dict(self.headers))
+            reply = script.replies.popleft() if script.replies else (200, {}, b"{}")
+            if reply == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return
+            status, headers, body = reply
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", script
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.issued = 0
+        self.invalidated = 0
+
+    def token(self) -> str:
+        if self.issued == self.invalidated:
+            self.issued += 1
+        return f"token-{self.issued}"
+
+    def invalidate(self) -> None:
+        self.invalidated = self.issued
+
+
+def client(sleep: Recorder, **kwargs: Any) -> HttpClient:
+    policy = kwargs.pop("policy", RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=8.0, max_total_wait=60))
+    return HttpClient(policy=policy, sleep=sleep, clock=lambda: 1_000_000.0, rand=lambda: 0.0, **kwargs)
+
+
+def test_429_waits_retry_after_seconds(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(429, {"Retry-After": "7"}, b""), (200, {}, b'{"ok":1}')])
+    sleep = Recorder()
+    assert client(sleep).request("GET", url + "/x").json() == {"ok": 1}
+    assert sleep.sleeps == [7.0]
+
+
+def test_retry_after_as_http_date(server: tuple[str, Script]) -> None:
+    url, script = server
+    when = email.utils.formatdate(1_000_000.0 + 12, usegmt=True)
+    script.replies.extend([(429, {"Retry-After": when}, b""), (200, {}, b"{}")])
+    sleep = Recorder()
+    client(sleep).request("GET", url)
+    assert sleep.sleeps == [12.0]
+
+
+def test_503_backs_off_exponentially_then_gives_up(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(503, {}, b"")] * 4)
+    sleep = Recorder()
+    with pytest.raises(ApiError) as err:
+        client(sleep).request("GET", url + "/flaky?email=secret@example.com")
+    assert err.value.outcome is Outcome.RETRY and err.value.status == 503
+    assert sleep.sleeps == [1.0, 2.0, 4.0]
+    assert "secret@example.com" not in str(err.value)  # query strings stay out of messages
+
+
+def test_jitter_spreads_delays() -> None:
+    policy = RetryPolicy(base_delay=2.0, jitter=0.5)
+    assert policy.backoff(1, lambda: 0.0) == 2.0
+    assert policy.backoff(1, lambda: 1.0) == 3.0
+    assert policy.backoff(10, lambda: 0.0) == policy.max_delay
+
+
+def test_total_wait_cap_stops_early(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(429, {"Retry-After": "50"}, b""), (429, {"Retry-After": "50"}, b"")])
+    sleep = Recorder()
+    with pytest.raises(ApiError) as err:
+        client(sleep).request("GET", url)
+    assert err.value.outcome is Outcome.RATE_LIMITED
+    assert sleep.sleeps == [50.0]  # a second 50 s wait would pass the 60 s cap
+
+
+def test_dropped_connection_is_retried(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend(["drop", (200, {}, b'{"after":"drop"}')])
+    sleep = Recorder()
+    assert client(sleep).request("GET", url).json() == {"after": "drop"}
+    assert len(sleep.sleeps) == 1
+
+
+def test_connection_refused_becomes_transport_error() -> None:
+    sleep = Recorder()
+    with pytest.raises(TransportError):
+        client(sleep).request("GET", "http://127.0.0.1:9/")
+    assert len(sleep.sleeps) == 3
+
+
+def test_401_refreshes_token_once_and_retries_once(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(401, {}, b""), (200, {}, b"{}")])
+    tokens = Tokens()
+    client(Recorder(), token_provider=tokens).request("GET", url)
+    assert [h["Authorization"] for h in script.seen] == ["Bearer token-1", "Bearer token-2"]
+
+
+def test_second_401_is_not_retried_forever(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(401, {}, b""), (401, {}, b""), (200, {}, b"{}")])
+    with pytest.raises(ApiError) as err:
+        client(Recorder(), token_provider=Tokens()).request("GET", url)
+    assert err.value.outcome is Outcome.AUTH_EXPIRED and len(script.seen) == 2
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(400, Outcome.RECORD_ERROR), (403, Outcome.FATAL)])
+def test_client_errors_are_not_retried(server: tuple[str, Script], status: int, outcome: Outcome) -> None:
+    url, script = server
+    script.replies.append((status, {}, b""))
+    sleep = Recorder()
+    with pytest.raises(ApiError) as err:
+        client(sleep).request("POST", url, json={"a": 1})
+    assert err.value.outcome is outcome and sleep.sleeps == [] and len(script.seen) == 1
+
+
+def test_allowed_status_is_returned(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.append((404, {}, b""))
+    assert client(Recorder()).request("GET", url, allow=frozenset({404})).status_code == 404
+
+
+def test_custom_classifier_decides(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(400, {}, b'{"code":"busy"}'), (200, {}, b"{}")])
+
+    def classify(response: Any) -> tuple[Outcome, str, str]:
+        if response.status_code == 400 and b"busy" in response.content:
+            return Outcome.RETRY, "busy", "server busy"
+        return Outcome.OK, "", ""
+
+    sleep = Recorder()
+    client(sleep, classifier=classify).request("GET", url)
+    assert len(sleep.sleeps) == 1
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), ("3", 3.0), ("-2", 0.0), ("soon", None)])
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, now=0.0) == expected
