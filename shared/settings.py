@@ -1,0 +1,325 @@
+"""App settings (environment variables; locally the `Values` of local.settings.json), typed and
+validated once. Every missing or malformed setting is reported together, by name.
+
+Secrets are wrapped in `Secret`, whose repr and str never show the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from shared.config.errors import ConfigError, Problem
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Secret:
+    value: str = dataclasses.field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class DataverseSettings:
+    url: str  # https://<org>.crm.dynamics.com
+    tenant_id: str
+    client_id: str
+    client_secret: Secret | None
+    certificate: Secret | None  # PEM private key + certificate, instead of a secret
+    certificate_thumbprint: str | None
+    authority_host: str
+    page_size: int
+    max_parallel: int
+    ca_bundle: str | None  # local sandbox only: trust its generated CA
+
+    @property
+    def verify(self) -> str | bool:
+        return self.ca_bundle or True
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignSettings:
+    base_url: str  # https://mc.adobe.io
+    organization: str
+    ims_url: str
+    client_id: str
+    client_secret: Secret
+    scopes: str
+    max_parallel: int
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{self.organization}/campaign/"
+
+
+@dataclasses.dataclass(frozen=True)
+class SftpSettings:
+    host: str
+    port: int
+    username: str
+    private_key: Secret
+    passphrase: Secret | None
+    host_key: str  # pinned: an OpenSSH public key line or a SHA256: fingerprint
+    upload_folder: str
+    export_folder: str
+    archive_folder: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StateSettings:
+    connection_string: Secret | None  # Azurite or a key-based account
+    account_name: str | None  # identity-based access (production)
+    table_prefix: str
+    container: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    time_budget_seconds: float  # a run stops cleanly before this, below the host's functionTimeout
+    dead_letter_max_attempts: int
+    connect_timeout: float
+    read_timeout: float
+    max_retry_wait: float
+    initial_transfer_threshold: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    dataverse: DataverseSettings
+    campaign: CampaignSettings
+    sftp: SftpSettings | None
+    state: StateSettings
+    run: RunSettings
+    sync_config: str  # inline JSON or a path relative to the app root
+    ingress_schedule: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    description: str
+    default: str | None = None
+    secret: bool = False
+    required: bool = True
+
+
+# Every setting the app reads, in one place: the README table and local.settings.sample.json are checked against it.
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("DATAVERSE_URL", "Environment URL, https://<org>.crm.dynamics.com"),
+    SettingSpec("DATAVERSE_TENANT_ID", "Entra tenant id of the app registration"),
+    SettingSpec("DATAVERSE_CLIENT_ID", "Application (client) id bound to a Dataverse application user"),
+    SettingSpec("DATAVERSE_CLIENT_SECRET", "Client secret (or the certificate settings)", secret=True, required=False),
+    SettingSpec("DATAVERSE_CERTIFICATE", "PEM private key and certificate, instead of a secret", secret=True,
+                required=False),
+    SettingSpec("DATAVERSE_CERTIFICATE_THUMBPRINT", "SHA-1 thumbprint of DATAVERSE_CERTIFICATE", required=False),
+    SettingSpec("DATAVERSE_AUTHORITY_HOST", "Entra authority host", "https://login.microsoftonline.com"),
+    SettingSpec("DATAVERSE_PAGE_SIZE", "Rows per page (odata.maxpagesize), 1-5000", "5000"),
+    SettingSpec("DATAVERSE_MAX_PARALLEL", "Concurrent Dataverse requests, 1-52", "4"),
+    SettingSpec("DATAVERSE_CA_BUNDLE", "Extra CA bundle to trust (local sandbox only)", required=False),
+    SettingSpec("CAMPAIGN_BASE_URL", "Campaign API host", "https://mc.adobe.io"),
+    SettingSpec("CAMPAIGN_ORGANIZATION", "Campaign tenant id (<tenant>, or <tenant>-mkt-stage)"),
+    SettingSpec("CAMPAIGN_IMS_URL", "Adobe IMS host", "https://ims-na1.adobelogin.com"),
+    SettingSpec("CAMPAIGN_CLIENT_ID", "OAuth Server-to-Server client id (also the X-Api-Key)"),
+    SettingSpec("CAMPAIGN_CLIENT_SECRET", "OAuth Server-to-Server client secret", secret=True),
+    SettingSpec("CAMPAIGN_SCOPES", "Comma-separated IMS scopes from the Developer Console credential",
+                "openid,AdobeID,read_organizations,additional_info.projectedProductContext,campaign_sdk"),
+    SettingSpec("CAMPAIGN_MAX_PARALLEL", "Concurrent Campaign writes, 1-64", "8"),
+    SettingSpec("SFTP_HOST", "Campaign SFTP host (needed by initial transfer, egress, Campaign->Dynamics opt-out)",
+                required=False),
+    SettingSpec("SFTP_PORT", "SFTP port", "22"),
+    SettingSpec("SFTP_USERNAME", "SFTP user", required=False),
+    SettingSpec("SFTP_PRIVATE_KEY", "SFTP private key (OpenSSH or PEM text)", secret=True, required=False),
+    SettingSpec("SFTP_PRIVATE_KEY_PASSPHRASE", "Passphrase of SFTP_PRIVATE_KEY", secret=True, required=False),
+    SettingSpec("SFTP_HOST_KEY", "Pinned server host key: 'ssh-ed25519 AAAA...' line or 'SHA256:...' fingerprint",
+                required=False),
+    SettingSpec("SFTP_UPLOAD_FOLDER", "Remote folder for initial-transfer files", "d365_loads/imports"),
+    SettingSpec("SFTP_EXPORT_FOLDER", "Remote folder of Campaign's event and opt-out exports", "d365_loads/exports"),
+    SettingSpec("SFTP_ARCHIVE_FOLDER", "Remote folder processed export files are moved to", "d365_loads/archive"),
+    SettingSpec("STATE_STORAGE_CONNECTION_STRING", "State storage connection string (Azurite, local)", secret=True,
+                required=False),
+    SettingSpec("STATE_STORAGE_ACCOUNT", "State storage account name, reached with the app's managed identity",
+                required=False),
+    SettingSpec("STATE_TABLE_PREFIX", "Prefix of the state tables (letters and digits)", "sync"),
+    SettingSpec("STATE_CONTAINER", "Blob container for staged files", "sync-staging"),
+    SettingSpec("SYNC_CONFIG", "Sync configuration: inline JSON, or a path relative to the app root",
+                "config/sync.json"),
+    SettingSpec("INGRESS_SCHEDULE", "NCRONTAB (UTC) of the ingress timer", "0 */5 * * * *"),
+    SettingSpec("RUN_TIME_BUDGET_SECONDS", "A run stops cleanly after this long (keep below functionTimeout)", "1500"),
+    SettingSpec("DEAD_LETTER_MAX_ATTEMPTS", "Attempts before a dead letter is no longer retried", "5"),
+    SettingSpec("HTTP_CONNECT_TIMEOUT_SECONDS", "Connect timeout of every HTTP call", "10"),
+    SettingSpec("HTTP_READ_TIMEOUT_SECONDS", "Read timeout of every HTTP call", "120"),
+    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request", "300"),
+    SettingSpec("INITIAL_TRANSFER_THRESHOLD", "Tables with more rows load through files and SFTP", "500000"),
+)  # fmt: skip
+
+_SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+_NCRONTAB = re.compile(r"^\S+( \S+){4,5}$")
+
+
+class _Reader:
+    """Reads settings and collects every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[Problem] = []
+
+    def raw(self, name: str) -> str | None:
+        spec = _SPEC_BY_NAME[name]
+        value = self.env.get(name, "").strip()
+        if value:
+            return value
+        if spec.default is not None:
+            return spec.default
+        return None
+
+    def text(self, name: str, required: bool | None = None) -> str:
+        value = self.raw(name)
+        if value is None:
+            if _SPEC_BY_NAME[name].required if required is None else required:
+                self.problems.append(Problem(name, f"missing: {_SPEC_BY_NAME[name].description}"))
+            return ""
+        return value
+
+    def optional(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def secret(self, name: str, required: bool | None = None) -> Secret | None:
+        value = self.text(name, required)
+        return Secret(value) if value else None
+
+    def url(self, name: str) -> str:
+        value = self.text(name)
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            self.problems.append(Problem(name, "expected an http(s) URL"))
+        return value.rstrip("/")
+
+    def number(self, name: str, cast: Callable[[str], T], low: float, high: float) -> T:
+        value = self.text(name)
+        try:
+            result = cast(value)
+        except ValueError:
+            self.problems.append(Problem(name, f"expected a number from {low:g} to {high:g}, got {value!r}"))
+            return cast(_SPEC_BY_NAME[name].default or "0")
+        if not low <= float(result) <= high:  # type: ignore[arg-type]
+            self.problems.append(Problem(name, f"expected a number from {low:g} to {high:g}, got {value!r}"))
+        return result
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    r = _Reader(env)
+
+    secret, certificate = r.secret("DATAVERSE_CLIENT_SECRET", False), r.secret("DATAVERSE_CERTIFICATE", False)
+    thumbprint = r.optional("DATAVERSE_CERTIFICATE_THUMBPRINT")
+    if not secret and not certificate:
+        r.problems.append(Problem("DATAVERSE_CLIENT_SECRET", "missing: set it, or DATAVERSE_CERTIFICATE and "
+                                  "DATAVERSE_CERTIFICATE_THUMBPRINT"))  # fmt: skip
+    if certificate and not thumbprint:
+        r.problems.append(Problem("DATAVERSE_CERTIFICATE_THUMBPRINT", "missing: required with DATAVERSE_CERTIFICATE"))
+    ca_bundle = r.optional("DATAVERSE_CA_BUNDLE")
+    if ca_bundle and not pathlib.Path(ca_bundle).is_file():
+        r.problems.append(Problem("DATAVERSE_CA_BUNDLE", "no such file"))
+    dataverse = DataverseSettings(
+        url=r.url("DATAVERSE_URL"),
+        tenant_id=r.text("DATAVERSE_TENANT_ID"),
+        client_id=r.text("DATAVERSE_CLIENT_ID"),
+        client_secret=secret,
+        certificate=certificate,
+        certificate_thumbprint=thumbprint,
+        authority_host=r.url("DATAVERSE_AUTHORITY_HOST"),
+        page_size=r.number("DATAVERSE_PAGE_SIZE", int, 1, 5000),
+        max_parallel=r.number("DATAVERSE_MAX_PARALLEL", int, 1, 52),
+        ca_bundle=ca_bundle,
+    )
+    campaign = CampaignSettings(
+        base_url=r.url("CAMPAIGN_BASE_URL"),
+        organization=r.text("CAMPAIGN_ORGANIZATION"),
+        ims_url=r.url("CAMPAIGN_IMS_URL"),
+        client_id=r.text("CAMPAIGN_CLIENT_ID"),
+        client_secret=r.secret("CAMPAIGN_CLIENT_SECRET") or Secret(""),
+        scopes=r.text("CAMPAIGN_SCOPES"),
+        max_parallel=r.number("CAMPAIGN_MAX_PARALLEL", int, 1, 64),
+    )
+    if campaign.organization and not re.match(r"^[A-Za-z0-9_-]+$", campaign.organization):
+        r.problems.append(Problem("CAMPAIGN_ORGANIZATION", "expected a tenant id (letters, digits, - and _)"))
+
+    state = StateSettings(
+        connection_string=r.secret("STATE_STORAGE_CONNECTION_STRING", False),
+        account_name=r.optional("STATE_STORAGE_ACCOUNT"),
+        table_prefix=r.text("STATE_TABLE_PREFIX"),
+        container=r.text("STATE_CONTAINER"),
+    )
+    if not state.connection_string and not state.account_name:
+        r.problems.append(Problem("STATE_STORAGE_ACCOUNT", "missing: set it (managed identity) or "
+                                  "STATE_STORAGE_CONNECTION_STRING"))  # fmt: skip
+    if state.table_prefix and not re.match(r"^[A-Za-z][A-Za-z0-9]{0,20}$", state.table_prefix):
+        r.problems.append(Problem("STATE_TABLE_PREFIX", "expected 1-21 letters and digits, starting with a letter"))
+    if state.container and not re.match(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", state.container):
+        r.problems.append(Problem("STATE_CONTAINER", "expected a blob container name (3-63 lower-case, digits, -)"))
+
+    run = RunSettings(
+        time_budget_seconds=r.number("RUN_TIME_BUDGET_SECONDS", float, 10, 24 * 3600),
+        dead_letter_max_attempts=r.number("DEAD_LETTER_MAX_ATTEMPTS", int, 1, 1000),
+        connect_timeout=r.number("HTTP_CONNECT_TIMEOUT_SECONDS", float, 0.1, 600),
+        read_timeout=r.number("HTTP_READ_TIMEOUT_SECONDS", float, 0.1, 3600),
+        max_retry_wait=r.number("HTTP_MAX_RETRY_WAIT_SECONDS", float, 0, 3600),
+        initial_transfer_threshold=r.number("INITIAL_TRANSFER_THRESHOLD", int, 1, 10**10),
+    )
+    schedule = r.text("INGRESS_SCHEDULE")
+    if schedule and not _NCRONTAB.match(schedule):
+        r.problems.append(Problem("INGRESS_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
+
+    sftp = _sftp(r)
+    settings = Settings(
+        dataverse=dataverse,
+        campaign=campaign,
+        sftp=sftp,
+        state=state,
+        run=run,
+        sync_config=r.text("SYNC_CONFIG"),
+        ingress_schedule=schedule,
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings
+
+
+def _sftp(r: _Reader) -> SftpSettings | None:
+    """SFTP is optional as a group: absent entirely, or complete."""
+    group = ("SFTP_HOST", "SFTP_USERNAME", "SFTP_PRIVATE_KEY", "SFTP_HOST_KEY")
+    if not any(r.env.get(name, "").strip() for name in group):
+        return None
+    host_key = r.text("SFTP_HOST_KEY", True)
+    if host_key and not (host_key.startswith("SHA256:") or re.match(r"^(ssh|ecdsa)-\S+ \S+", host_key)):
+        r.problems.append(Problem("SFTP_HOST_KEY", "expected 'ssh-ed25519 AAAA...' or 'SHA256:<fingerprint>'"))
+    return SftpSettings(
+        host=r.text("SFTP_HOST", True),
+        port=r.number("SFTP_PORT", int, 1, 65535),
+        username=r.text("SFTP_USERNAME", True),
+        private_key=r.secret("SFTP_PRIVATE_KEY", True) or Secret(""),
+        passphrase=r.secret("SFTP_PRIVATE_KEY_PASSPHRASE", False),
+        host_key=host_key,
+        upload_folder=r.text("SFTP_UPLOAD_FOLDER"),
+        export_folder=r.text("SFTP_EXPORT_FOLDER"),
+        archive_folder=r.text("SFTP_ARCHIVE_FOLDER"),
+    )
+
+
+def read_local_settings(path: pathlib.Path) -> dict[str, str]:
+    """The `Values` of a local.settings.json, as the Functions host would expose them."""
+    data: Any = json.loads(path.read_text(encoding="utf-8"))
+    values = data.get("Values", {}) if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in values.items()}
