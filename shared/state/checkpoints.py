@@ -40,14 +40,17 @@ class Checkpoint:
     last_error: str = ""
     etag: str | None = dataclasses.field(default=None, compare=False)
 
-    def start_full_read(self) -> None:
+    def start_full_read(self, *, replay: bool) -> None:
+        """Read everything again. A replay also rewrites unchanged records (a new generation voids the
+        stored payload hashes); a resync after an expired delta token only writes what differs."""
         self.phase = INITIAL
         self.next_link = None
         self.delta_link = None
         self.pages = 0
         self.counters = {}
         self.reset_requested = False
-        self.generation += 1
+        if replay:
+            self.generation += 1
 
     def add_counts(self, counts: dict[str, int]) -> None:
         for name, value in counts.items():

@@ -23,6 +23,7 @@ class IndexEntry:
     href: str  # Campaign record href (PKey-based; re-resolved through the custom key if it 404s)
     hash_full: str = ""  # hash of the full projection last written (initial load, replay, create)
     hash_updates: str = ""  # hash of the apply-updates projection last written
+    generation: int = 0  # checkpoint generation of the write: a replay bumps it, so old hashes stop counting
     updated_at: float = 0.0
 
 
@@ -42,6 +43,7 @@ class RecordIndex:
             href=entity["href"],
             hash_full=entity.get("hash_full", ""),
             hash_updates=entity.get("hash_updates", ""),
+            generation=int(entity.get("generation", 0)),
             updated_at=float(entity.get("updated_at", 0.0)),
         )
 
@@ -54,6 +56,7 @@ class RecordIndex:
                 "href": entry.href,
                 "hash_full": entry.hash_full,
                 "hash_updates": entry.hash_updates,
+                "generation": entry.generation,
                 "updated_at": entry.updated_at,
             },
             mode=UpdateMode.REPLACE,
@@ -73,14 +76,6 @@ class RecordIndex:
                 href=entity["href"],
                 hash_full=entity.get("hash_full", ""),
                 hash_updates=entity.get("hash_updates", ""),
+                generation=int(entity.get("generation", 0)),
                 updated_at=float(entity.get("updated_at", 0.0)),
             )
-
-    def forget_hashes(self, table: str) -> int:
-        """Replay: keep the hrefs (no lookups needed) but force every record to be written again."""
-        count = 0
-        for entry in self.iter_table(table):
-            entry.hash_full = entry.hash_updates = ""
-            self.put(entry)
-            count += 1
-        return count

@@ -1,0 +1,1 @@
+"""The data flows. Each reads like the product's data-flow description; `runner` owns the rest."""
