@@ -39,8 +39,8 @@ param secretsOfficerPrincipalId string = deployer().objectId
 @description('Key Vault purge protection (cannot be turned off again); false only for throwaway environments.')
 param keyVaultPurgeProtection bool = true
 
-@description('Blob container the connector stages initial-transfer files in.')
-param stagingContainerName string = 'staging'
+@description('[STATE_CONTAINER] Blob container the connector stages initial-transfer files in.')
+param stagingContainerName string = 'sync-staging'
 
 // ---------------------------------------------------------------- connector settings (app setting in brackets)
 
@@ -83,19 +83,20 @@ param sftpPort int = 22
 @description('[SFTP_USERNAME] Campaign SFTP user.')
 param sftpUsername string
 
-@description('[SFTP_HOST_KEY] Pinned public host key of the SFTP server, e.g. "ssh-ed25519 AAAA...". Public, not a secret.')
+@description('[SFTP_HOST_KEY] Pinned SFTP host key ("ssh-ed25519 AAAA..." line or "SHA256:..." fingerprint); public.')
 param sftpHostKey string
 
 @description('[SYNC_CONFIG] Path of the sync mapping document inside the deployed package.')
 param syncConfig string = 'config/sync.json'
 
-@description('[INGRESS_SCHEDULE] NCRONTAB (6 fields, UTC: Flex ignores WEBSITE_TIME_ZONE) of the ingress timer.')
+// Flex has no time-zone setting: write the schedule in UTC.
+@description('[INGRESS_SCHEDULE] NCRONTAB (6 fields, UTC) of the ingress timer.')
 param ingressSchedule string = '0 */5 * * * *'
 
-// Below the 5-minute ingress tick so a run ends, checkpointed, before the next one is due.
-@minValue(30)
-@description('[RUN_TIME_BUDGET_SECONDS] Time budget of one flow run; the runner stops taking new pages after it.')
-param runTimeBudgetSeconds int = 240
+// Keep it below host.json functionTimeout (Flex default: 30 minutes) so a run always ends checkpointed.
+@minValue(10)
+@description('[RUN_TIME_BUDGET_SECONDS] Time budget of one flow run; the run stops cleanly after it.')
+param runTimeBudgetSeconds int = 1500
 
 // Adding a product setting is one line here or in main.bicepparam: connectorSettings = { NEW_SETTING: 'value' }.
 @description('Further app settings (name to string value) merged over the connector settings above.')
@@ -223,11 +224,10 @@ var connectorBaseSettings = {
   SFTP_PORT: string(sftpPort)
   SFTP_USERNAME: sftpUsername
   SFTP_HOST_KEY: sftpHostKey
-  // Connector state (tables) and staging (blobs) live in the host's account, reached with the same identity:
-  // an identity-based connection with the prefix STATE_STORAGE, named like the Functions host's own.
-  STATE_STORAGE__tableServiceUri: storage.outputs.tableEndpoint
-  STATE_STORAGE__blobServiceUri: storage.outputs.blobEndpoint
-  STATE_STORAGE__credential: 'managedidentity'
+  // Connector state (tables) and staging (blobs) live in the host's own account, reached with the app's managed
+  // identity: the app reads STATE_STORAGE_ACCOUNT (STATE_STORAGE_CONNECTION_STRING is for Azurite only).
+  STATE_STORAGE_ACCOUNT: storage.outputs.name
+  STATE_CONTAINER: storage.outputs.stagingContainerName
   SYNC_CONFIG: syncConfig
   INGRESS_SCHEDULE: ingressSchedule
   RUN_TIME_BUDGET_SECONDS: string(runTimeBudgetSeconds)
