@@ -1,0 +1,8 @@
+"""The Function App: one Blueprint per flow, no business logic here."""
+
+import azure.functions as func
+
+from shared.entrypoints import ingress
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(ingress.bp)

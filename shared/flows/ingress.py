@@ -1,0 +1,350 @@
+"""Ingress: Dynamics rows become Campaign profiles and custom resources.
+
+Per table, each run: read a page of changes (the whole table on the first run or a replay, then only
+increments from the stored delta link) -> keep what passes the filters -> shape the payloads -> write
+them -> checkpoint. A page is checkpointed only after every record of it is written or dead-lettered,
+so a run cut anywhere repeats at most one page, and the repeat is idempotent: the record index and
+the payload hashes turn re-sent records into no-ops, and a lookup by the custom key before any POST
+turns a lost index entry into a PATCH instead of a duplicate.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
+
+from shared.clients.campaign import CampaignClient, ResourceClient
+from shared.config.model import PicklistMode, SyncConfig, TableMapping
+from shared.core.filters import passes
+from shared.core.projection import RecordError, payload_hash, project
+from shared.flows.runner import OutOfTime, RunContext
+from shared.http import ApiError, Outcome
+from shared.state.checkpoints import INCREMENTAL, INITIAL, Checkpoint, CheckpointStore
+from shared.state.deadletters import DeadLetterStore
+from shared.state.index import IndexEntry, RecordIndex
+
+log = logging.getLogger("sync.ingress")
+
+FLOW = "ingress"
+CAMPAIGN_ROOT = "profileAndServicesExt"  # extended fields and custom key filters live here
+
+
+class IngressConfigError(Exception):
+    """The mapping does not fit the Dynamics or Campaign instance: nothing is written."""
+
+
+class ChangePage(Protocol):
+    rows: list[dict[str, Any]]
+    deleted_ids: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+
+class ChangeSource(Protocol):
+    """What ingress needs from Dataverse."""
+
+    def iter_changes(self, entity_set: str, select: Iterable[str], link: str | None = None) -> Iterator[ChangePage]: ...
+
+    def retrieve(self, entity_set: str, record_id: str, select: Iterable[str]) -> dict[str, Any] | None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class TableTypes:
+    """Source and target types and picklist labels, read from both instances once per run."""
+
+    source: Mapping[str, str]
+    target: Mapping[str, str]
+    labels: Mapping[str, Mapping[int, str]]
+
+
+@dataclasses.dataclass
+class IngressDeps:
+    dataverse: Any  # shared.clients.dataverse.DataverseClient (ChangeSource plus metadata)
+    campaign: CampaignClient
+    checkpoints: CheckpointStore
+    index: RecordIndex
+    dead_letters: DeadLetterStore
+    max_parallel: int = 8
+    dead_letter_max_attempts: int = 5
+
+
+def ingress_body(table: TableMapping, deps: IngressDeps) -> Any:
+    """The runner's flow body for one table."""
+
+    def body(ctx: RunContext) -> bool:
+        types = resolve_types(table, deps)
+        checkpoint = deps.checkpoints.load(FLOW, table.name)
+        writer = RecordWriter(table, deps, types, generation=checkpoint.generation)
+        retry_dead_letters(table, deps, writer, ctx)
+        return sync_changes(table, deps, writer, checkpoint, ctx)
+
+    return body
+
+
+# ----------------------------------------------------------------------------------------- metadata
+
+
+def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
+    """Check the mapping against both instances before any write; every problem is reported at once."""
+    problems: list[str] = []
+    definition = deps.dataverse.entity_definition(table.entity)
+    if not definition.change_tracking_enabled:
+        raise IngressConfigError(
+            f"Dataverse table '{table.entity}' has change tracking off: enable 'Track changes' in the table's "
+            "properties (Power Apps > Tables > Properties > Advanced options), then run again"
+        )
+    source: dict[str, str] = {}
+    for name in table.source_attributes():
+        declared = next((f.source_type for f in table.fields if f.source == name and f.source_type), None)
+        actual = definition.attributes.get(name)
+        if actual is None:
+            problems.append(f"Dataverse table '{table.entity}' has no column '{name}'")
+            continue
+        source[name] = declared or actual
+    labels: dict[str, dict[int, str]] = {}
+    if table.picklists is PicklistMode.LABEL:
+        for name, kind in source.items():
+            if kind in ("Picklist", "State", "Status"):
+                labels[name] = dict(deps.dataverse.picklist_labels(table.entity, name))
+    try:
+        resource_type = deps.campaign.resource_type(table.resource, root=CAMPAIGN_ROOT)
+    except ApiError as exc:
+        raise IngressConfigError(f"Campaign resource '{table.resource}' cannot be read: {exc.describe()}") from exc
+    target_attributes = resource_type.attributes
+    target: dict[str, str] = {}
+    for field in table.fields:
+        actual = target_attributes.get(field.target)
+        if actual is None:
+            problems.append(f"Campaign resource '{table.resource}' has no attribute '{field.target}'")
+            continue
+        target[field.target] = field.target_type or actual
+    if table.key_attribute not in target_attributes:
+        problems.append(f"Campaign resource '{table.resource}' has no key attribute '{table.key_attribute}'")
+    try:
+        deps.campaign.validate_filter(table.resource, table.lookup_filter, table.lookup_parameter, root=CAMPAIGN_ROOT)
+    except Exception as exc:  # CampaignConfigError names the filter and what the instance has
+        problems.append(str(exc))
+    if problems:
+        raise IngressConfigError(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
+    return TableTypes(source=source, target=target, labels=labels)
+
+
+# ----------------------------------------------------------------------------------------- records
+
+
+class RecordWriter:
+    """Applies one Dynamics row or delete to Campaign; returns what happened as a count name."""
+
+    def __init__(self, table: TableMapping, deps: IngressDeps, types: TableTypes, *, generation: int) -> None:
+        self.table = table
+        self.deps = deps
+        self.types = types
+        self.generation = generation
+        self.resource: ResourceClient = deps.campaign.resource(table.resource, root=CAMPAIGN_ROOT)
+
+    def upsert(self, row: Mapping[str, Any], *, initial: bool) -> str:
+        record_id = _record_id(row, self.table.primary_key)
+        entry = self.deps.index.get(self.table.name, record_id)
+        if not passes(row, self.table.filters):
+            if entry is not None and self.table.filters.delete_filtered_out:
+                self._delete(entry.href, record_id)
+                return "deleted_filtered_out"
+            return "filtered_out"
+        # New records and full reads carry every mapped field; increments only the apply-updates fields.
+        full = initial or entry is None or entry.generation != self.generation
+        payload = self._project(row, full=full)
+        updates_hash = payload_hash(self._project(row, full=False))
+        full_hash = payload_hash(payload) if full else (entry.hash_full if entry else "")
+        if entry is not None and entry.generation == self.generation:
+            stored, current = (entry.hash_full, full_hash) if full else (entry.hash_updates, updates_hash)
+            if stored == current:
+                return "unchanged"
+        href, created = self._write(entry, record_id, payload)
+        self.deps.index.put(
+            IndexEntry(self.table.name, record_id, href, hash_full=full_hash, hash_updates=updates_hash,
+                       generation=self.generation)
+        )  # fmt: skip
+        return "created" if created else "updated"
+
+    def remove(self, record_id: str) -> str:
+        """A Dynamics delete: removed in Campaign when the mapping applies deletes."""
+        if not self.table.apply_deletes:
+            return "deletes_ignored"
+        entry = self.deps.index.get(self.table.name, record_id)
+        href = entry.href if entry else self._lookup(record_id)
+        if href is None:
+            self.deps.index.delete(self.table.name, record_id)
+            return "deletes_unknown"
+        self._delete(href, record_id)
+        return "deleted"
+
+    def _project(self, row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
+        return project(row, self.table, full=full, source_types=self.types.source, target_types=self.types.target,
+                       labels=self.types.labels)  # fmt: skip
+
+    def _write(self, entry: IndexEntry | None, record_id: str, payload: Mapping[str, Any]) -> tuple[str, bool]:
+        if entry is not None:
+            try:
+                return self.resource.patch(entry.href, payload).href or entry.href, False
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                # The stored href went stale (record deleted or re-keyed in Campaign): resolve it again.
+        href = self._lookup(record_id)
+        if href is not None:
+            return self.resource.patch(href, payload).href or href, False
+        return self.resource.create(payload).href, True
+
+    def _lookup(self, record_id: str) -> str | None:
+        found = self.resource.find_by(self.table.lookup_filter, self.table.lookup_parameter, record_id)
+        return found[0].href if found else None
+
+    def _delete(self, href: str, record_id: str) -> None:
+        self.resource.delete(href, missing_ok=True)
+        self.deps.index.delete(self.table.name, record_id)
+
+
+def _record_id(row: Mapping[str, Any], primary_key: str) -> str:
+    value = row.get(primary_key)
+    if not value:
+        raise RecordError(f"row without its primary key '{primary_key}'")
+    return str(value).lower()
+
+
+# ----------------------------------------------------------------------------------------- pages
+
+
+def sync_changes(
+    table: TableMapping, deps: IngressDeps, writer: RecordWriter, checkpoint: Checkpoint, ctx: RunContext
+) -> bool:
+    """Read pages from the stored position and write them; True once the read reached its delta link."""
+    from shared.clients.dataverse import ChangeTrackingExpired
+
+    if checkpoint.reset_requested:
+        checkpoint.start_full_read(replay=True)
+        writer.generation = checkpoint.generation
+        deps.checkpoints.save(checkpoint)
+        ctx.notes.append("replay requested: full read, every record written again")
+    ctx.cursor_from = describe_cursor(checkpoint)
+    ctx.cursor_to = ctx.cursor_from
+    select = table.source_attributes()
+    restarted = False
+    while True:
+        link = checkpoint.next_link or (checkpoint.delta_link if checkpoint.phase == INCREMENTAL else None)
+        try:
+            for page in deps.dataverse.iter_changes(table.entity_set, select, link):
+                if ctx.out_of_time():
+                    return False
+                counts = write_page(page, writer, deps, ctx, initial=checkpoint.phase == INITIAL)
+                ctx.counts.update(counts)
+                checkpoint.add_counts(counts)
+                checkpoint.pages += 1
+                if page.delta_link:
+                    checkpoint.phase, checkpoint.delta_link, checkpoint.next_link = INCREMENTAL, page.delta_link, None
+                    checkpoint.pages, checkpoint.counters = 0, {}
+                else:
+                    checkpoint.next_link = page.next_link
+                deps.checkpoints.save(checkpoint)
+                ctx.cursor_to = describe_cursor(checkpoint)
+                ctx.heartbeat()
+            return True
+        except ChangeTrackingExpired:
+            if restarted:
+                raise
+            restarted = True
+            log.warning(
+                "ingress.resync table=%s reason=change-tracking token expired (0x80044352); full read", table.name
+            )
+            ctx.notes.append("delta token expired: full read started")
+            ctx.counts["resyncs"] += 1
+            checkpoint.start_full_read(replay=False)
+            deps.checkpoints.save(checkpoint)
+
+
+def write_page(
+    page: ChangePage, writer: RecordWriter, deps: IngressDeps, ctx: RunContext, *, initial: bool
+) -> dict[str, int]:
+    """Write every change of a page in parallel; per-record failures go to dead letters."""
+    # One change per record: the last one wins if a record appears twice.
+    changes: dict[str, Mapping[str, Any] | None] = {}
+    counts: dict[str, int] = {"read": len(page.rows) + len(page.deleted_ids)}
+    for row in page.rows:
+        try:
+            changes[_record_id(row, writer.table.primary_key)] = row
+        except RecordError as exc:
+            counts["dead_lettered"] = counts.get("dead_lettered", 0) + 1
+            log.warning("ingress.bad_row table=%s reason=%s", writer.table.name, exc)
+    for record_id in page.deleted_ids:
+        changes[str(record_id).lower()] = None
+
+    open_letters = {d.record_id for d in deps.dead_letters.entries(FLOW, writer.table.name)}
+
+    def apply(record_id: str, row: Mapping[str, Any] | None) -> str:
+        if ctx.out_of_time():
+            raise OutOfTime()
+        try:
+            result = writer.remove(record_id) if row is None else writer.upsert(row, initial=initial)
+        except (RecordError, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.outcome is not Outcome.RECORD_ERROR:
+                raise  # not this record's fault: stop the run, the page is redone next time
+            reason = str(exc) if isinstance(exc, RecordError) else exc.describe()
+            deps.dead_letters.record(FLOW, writer.table.name, record_id, reason)
+            return "dead_lettered"
+        if record_id in open_letters:
+            deps.dead_letters.resolve(FLOW, writer.table.name, record_id)
+        return result
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=deps.max_parallel) as pool:
+        futures = [pool.submit(apply, record_id, row) for record_id, row in changes.items()]
+        error: BaseException | None = None
+        for future in futures:
+            try:
+                name = future.result()
+            except BaseException as exc:  # wait for every record, then raise the first failure
+                error = error or exc
+                continue
+            counts[name] = counts.get(name, 0) + 1
+        if error is not None:
+            raise error
+    return counts
+
+
+def retry_dead_letters(table: TableMapping, deps: IngressDeps, writer: RecordWriter, ctx: RunContext) -> None:
+    """Give failed records another go with their current Dynamics state, up to the attempt limit."""
+    for letter in deps.dead_letters.due(FLOW, table.name, deps.dead_letter_max_attempts):
+        if ctx.out_of_time():
+            raise OutOfTime()
+        row = deps.dataverse.retrieve(table.entity_set, letter.record_id, table.source_attributes())
+        try:
+            result = writer.remove(letter.record_id) if row is None else writer.upsert(row, initial=True)
+        except (RecordError, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.outcome is not Outcome.RECORD_ERROR:
+                raise
+            reason = str(exc) if isinstance(exc, RecordError) else exc.describe()
+            deps.dead_letters.record(FLOW, table.name, letter.record_id, reason)
+            ctx.counts["dead_letter_retries_failed"] += 1
+            continue
+        deps.dead_letters.resolve(FLOW, table.name, letter.record_id)
+        ctx.counts["dead_letter_retries_ok"] += 1
+        ctx.counts[result] += 1
+
+
+def describe_cursor(checkpoint: Checkpoint) -> str:
+    """Where a read stands, without the links themselves (they are long and opaque)."""
+    if checkpoint.phase == INITIAL:
+        return f"initial:gen{checkpoint.generation}:page{checkpoint.pages}"
+    return f"incremental:gen{checkpoint.generation}:{_short(checkpoint.delta_link)}"
+
+
+def _short(link: str | None) -> str:
+    if not link:
+        return "-"
+    return hashlib.sha256(link.encode()).hexdigest()[:12]
+
+
+def tables_to_sync(config: SyncConfig, *, contacts: bool) -> list[TableMapping]:
+    return [t for t in config.tables if t.enabled and t.is_profile == contacts]

@@ -1,0 +1,113 @@
+"""Builds the clients and stores from settings, once per process (warm invocations reuse them:
+MSAL's token cache, the IMS token and the HTTP connection pools survive between timer ticks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import threading
+from typing import Any
+
+from shared.clients.campaign import CampaignClient, build_campaign_client
+from shared.config.loader import load_sync_config
+from shared.config.model import SyncConfig
+from shared.flows.ingress import IngressDeps
+from shared.http import RetryPolicy
+from shared.settings import Settings, load_settings
+from shared.state.checkpoints import CheckpointStore
+from shared.state.deadletters import DeadLetterStore
+from shared.state.index import RecordIndex
+from shared.state.store import StateStore
+
+APP_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    config: SyncConfig
+    state: StateStore
+    dataverse: Any
+    campaign: CampaignClient
+
+    def ingress_deps(self) -> IngressDeps:
+        return IngressDeps(
+            dataverse=self.dataverse,
+            campaign=self.campaign,
+            checkpoints=CheckpointStore(self.state.table("checkpoints")),
+            index=RecordIndex(self.state.table("index")),
+            dead_letters=DeadLetterStore(self.state.table("deadletters")),
+            max_parallel=self.settings.campaign.max_parallel,
+            dead_letter_max_attempts=self.settings.run.dead_letter_max_attempts,
+        )
+
+
+def build_state(settings: Settings) -> StateStore:
+    options = {"prefix": settings.state.table_prefix, "container": settings.state.container}
+    if settings.state.connection_string:
+        return StateStore.from_connection_string(settings.state.connection_string.reveal(), **options)
+    from azure.identity import DefaultAzureCredential  # only in Azure: managed identity
+
+    assert settings.state.account_name
+    return StateStore.from_account(settings.state.account_name, DefaultAzureCredential(), **options)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(max_total_wait=settings.run.max_retry_wait)
+
+
+def build_dataverse(settings: Settings) -> Any:
+    from shared.clients.dataverse import build_dataverse_client
+
+    dv = settings.dataverse
+    return build_dataverse_client(
+        url=dv.url,
+        tenant_id=dv.tenant_id,
+        client_id=dv.client_id,
+        client_secret=dv.client_secret.reveal() if dv.client_secret else None,
+        certificate=dv.certificate.reveal() if dv.certificate else None,
+        certificate_thumbprint=dv.certificate_thumbprint,
+        authority_host=dv.authority_host,
+        page_size=dv.page_size,
+        max_parallel=dv.max_parallel,
+        verify=dv.verify,
+        policy=retry_policy(settings),
+        timeout=(settings.run.connect_timeout, settings.run.read_timeout),
+    )
+
+
+def build_campaign(settings: Settings) -> CampaignClient:
+    cs = settings.campaign
+    return build_campaign_client(
+        cs.api_root,
+        cs.ims_url,
+        cs.client_id,
+        cs.client_secret.reveal(),
+        cs.scopes,
+        policy=retry_policy(settings),
+        timeout=(settings.run.connect_timeout, settings.run.read_timeout),
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    config = load_sync_config(settings.sync_config, base_dir=APP_ROOT)
+    return Services(
+        settings=settings,
+        config=config,
+        state=build_state(settings),
+        dataverse=build_dataverse(settings),
+        campaign=build_campaign(settings),
+    )
+
+
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def services() -> Services:
+    """The process-wide services, built on first use from the app settings."""
+    global _services
+    with _lock:
+        if _services is None:
+            _services = build_services(load_settings())
+        return _services
