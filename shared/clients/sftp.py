@@ -54,6 +54,7 @@ PART_SUFFIX = ".part"
 TEMPORARY_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".temp")
 CHUNK_SIZE = 1024 * 1024
 RESUME_CHECK_BYTES = 64 * 1024  # tail of a partial upload compared with the source before resuming
+DOWNLOAD_WINDOW = 8 * CHUNK_SIZE  # bytes requested ahead of the sink while downloading
 DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=30.0, max_total_wait=120.0)
 
 # Host-key algorithms to prefer for a pinned key type, so a server with several host keys shows the pinned one.
@@ -233,8 +234,12 @@ def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
         key_class = paramiko.RSAKey
     else:
         raise SftpKeyError(f"the SFTP private key type {type(loaded).__name__} is not supported")
+    # Hand paramiko one format it reads for every key type (it does not read PKCS#8 "BEGIN PRIVATE KEY").
+    openssh = loaded.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
     try:
-        return key_class.from_private_key(io.StringIO(data.decode()), password=passphrase or None)
+        return key_class.from_private_key(io.StringIO(openssh))
     except (paramiko.SSHException, ValueError, TypeError):
         raise SftpKeyError("the SFTP private key cannot be loaded by the SSH library") from None
 
@@ -479,14 +484,19 @@ class SftpClient:
                 progress.done = 0
             progress.identity = identity
             with sftp.open(remote_path, "rb") as remote:
-                remote.seek(progress.done)
-                remote.prefetch(size)
+                # Read ahead one window at a time: fast over high-latency links, yet memory stays bounded
+                # (paramiko's whole-file prefetch buffers as much as the server sends, however slow the sink).
                 while progress.done < size:
-                    chunk = remote.read(min(CHUNK_SIZE, size - progress.done))
-                    if not chunk:
-                        break
-                    sink.write(chunk)
-                    progress.done += len(chunk)
+                    end = min(size, progress.done + DOWNLOAD_WINDOW)
+                    blocks = [(at, min(CHUNK_SIZE, end - at)) for at in range(progress.done, end, CHUNK_SIZE)]
+                    for (_, length), data in zip(blocks, remote.readv(blocks), strict=True):
+                        sink.write(data)
+                        progress.done += len(data)
+                        if len(data) != length:  # the file shrank while we read it
+                            break
+                    else:
+                        continue
+                    break
             if progress.done != size:
                 raise SftpIntegrityError(
                     f"download of {remote_path} from {self._where}: got {progress.done} of {size} bytes"
