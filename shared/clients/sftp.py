@@ -55,6 +55,7 @@ TEMPORARY_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".temp")
 CHUNK_SIZE = 1024 * 1024
 RESUME_CHECK_BYTES = 64 * 1024  # tail of a partial upload compared with the source before resuming
 DOWNLOAD_WINDOW = 8 * CHUNK_SIZE  # bytes requested ahead of the sink while downloading
+CANNOT_REWIND = "the source stream cannot be rewound, start the upload again with a fresh stream"
 DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=30.0, max_total_wait=120.0)
 
 # Host-key algorithms to prefer for a pinned key type, so a server with several host keys shows the pinned one.
@@ -434,10 +435,7 @@ class SftpClient:
             offset = 0
             if progress.started:
                 if not seekable:
-                    raise SftpConnectionLost(
-                        f"upload of {remote_path} to {self._where}: connection lost and the source stream cannot be "
-                        "rewound; start the upload again"
-                    )
+                    raise SftpConnectionLost(f"upload {remote_path} on {self._where}: {CANNOT_REWIND}")
                 offset = _resumable_offset(sftp, part, src, base, progress.done)
                 src.seek(base + offset)
             progress.started = True
@@ -462,7 +460,10 @@ class SftpClient:
                 log.info("SFTP upload to %s completed on attempt %d (%d bytes)", self._where, number, sent)
             return sent
 
-        return self._retrying("upload", remote_path, attempt)
+        def blocker() -> str | None:
+            return CANNOT_REWIND if progress.started and not seekable and not progress.renaming else None
+
+        return self._retrying("upload", remote_path, attempt, retry_blocker=blocker)
 
     def _download(self, remote_path: str, sink: IO[bytes]) -> int:
         seekable = _seekable(sink)
@@ -507,8 +508,17 @@ class SftpClient:
 
     # -- connection and retries ------------------------------------------------------------------------------------
 
-    def _retrying(self, action: str, path: str, attempt: Callable[[paramiko.SFTPClient, int], T]) -> T:
-        """Run `attempt` on a live session; on a lost connection reconnect and run it again, within the policy."""
+    def _retrying(
+        self,
+        action: str,
+        path: str,
+        attempt: Callable[[paramiko.SFTPClient, int], T],
+        *,
+        retry_blocker: Callable[[], str | None] = lambda: None,
+    ) -> T:
+        """Run `attempt` on a live session; on a lost connection reconnect and run it again, within the policy.
+
+        `retry_blocker` returns why another attempt cannot succeed (or None), checked before waiting."""
         waited = 0.0
         number = 0
         while True:
@@ -522,6 +532,11 @@ class SftpClient:
                     raise self._remote_error(action, path, exc) from exc
                 self.close()
                 reason = _describe(exc)
+                blocked = retry_blocker()
+                if blocked:
+                    raise SftpConnectionLost(
+                        f"{action} {path} on {self._where}: connection lost ({reason}); {blocked}"
+                    ) from exc
                 delay = self._retry.backoff(number, self._rand)
                 if number >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
                     raise SftpConnectionLost(
