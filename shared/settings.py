@@ -198,6 +198,11 @@ class _Reader:
 
     def secret(self, name: str, required: bool | None = None) -> Secret | None:
         value = self.text(name, required)
+        if value.startswith("@Microsoft.KeyVault("):
+            # App Service hands over the reference text itself when it cannot resolve it.
+            self.problems.append(Problem(name, "Key Vault reference not resolved: check the secret exists and the "
+                                         "app's identity has Key Vault Secrets User"))  # fmt: skip
+            return None
         return Secret(value) if value else None
 
     def url(self, name: str) -> str:

@@ -63,6 +63,7 @@ def test_every_missing_setting_is_reported_at_once() -> None:
         ("STATE_CONTAINER", "Sync_Staging", "container"),
         ("DATAVERSE_CA_BUNDLE", "/nonexistent/ca.pem", "no such file"),
         ("DATAVERSE_CERTIFICATE", "-----BEGIN PRIVATE KEY-----", "DATAVERSE_CERTIFICATE"),
+        ("CAMPAIGN_CLIENT_SECRET", "@Microsoft.KeyVault(SecretUri=https://kv/secrets/acs)", "not resolved"),
     ],
 )
 def test_malformed_setting_names_itself(name: str, value: str, fragment: str) -> None:
