@@ -83,6 +83,34 @@ TARGET_TYPES = (
     "uuid",
 )
 
+# Guardrails of the real integration (Adobe D365-ACS docs): custom tables per integration, mapped fields per table.
+MAX_CUSTOM_TABLES = 20
+MAX_FIELDS_PER_TABLE = 50
+
+EGRESS_EVENTS = ("send", "open", "click", "bounce")
+
+# Campaign's fixed opt-out fields. The D365 integration pages say denyList*, the profile data model and the API
+# samples say blackList*: both spellings are accepted and name the same field.
+_DENY_LIST_FIELDS = (
+    "denyList",
+    "denyListEmail",
+    "denyListFax",
+    "denyListMobile",
+    "denyListPhone",
+    "denyListPostalMail",
+    "denyListPushnotification",
+)
+OPT_OUT_CAMPAIGN_FIELDS = (
+    *_DENY_LIST_FIELDS,
+    *(name.replace("denyList", "blackList") for name in _DENY_LIST_FIELDS),
+    "ccpaOptOut",
+)
+
+
+def canonical_opt_out_field(name: str) -> str:
+    """The denyList* spelling of a Campaign opt-out field, so both spellings compare equal."""
+    return "denyList" + name[len("blackList") :] if name.startswith("blackList") else name
+
 
 @dataclasses.dataclass(frozen=True)
 class FieldMapping:
