@@ -1,0 +1,1 @@
+"""The pure core: mapping, type conversion, filters and replacements. No I/O, no logging of values."""
