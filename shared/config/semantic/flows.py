@@ -21,6 +21,8 @@ _FOLLOW_UPS = {"onClick": "click", "onBounce": "bounce"}
 def check_egress(egress: dict[str, Any]) -> Iterator[Finding]:
     if egress.get("enabled") is not True:
         return  # a disabled block may be half filled in, ready for later
+    if "events" in egress and not isinstance(egress["events"], dict):
+        return  # the schema reports it; what is on cannot be known
     events = obj(egress.get("events"))
     enabled = [event for event in EGRESS_EVENTS if events.get(event) is True]
     if not enabled:
@@ -37,7 +39,9 @@ def check_egress(egress: dict[str, Any]) -> Iterator[Finding]:
 
 def check_opt_out(opt_out: dict[str, Any], contact: RawTable | None) -> Iterator[Finding]:
     pairs = [(i, p) for i, p in enumerate(items(opt_out.get("pairs"))) if isinstance(p, dict)]
-    yield from _check_pairs(pairs)
+    pair_findings = list(_check_pairs(pairs))
+    yield from pair_findings
+    flawed = {f.parts[2] for f in pair_findings}
     mode = _mode(opt_out.get("mode"))
     if mode is None or mode is OptOutMode.DISABLED:
         return
@@ -45,8 +49,8 @@ def check_opt_out(opt_out: dict[str, Any], contact: RawTable | None) -> Iterator
         yield Finding(("optOut", "pairs"), f"mode '{mode.value}' needs at least one pair")
     if contact is None:
         yield Finding(("optOut", "mode"), f"mode '{mode.value}' needs the contact -> profile mapping in ingress.tables")
-        return
-    yield from _check_against_contact_mapping(mode, pairs, contact)
+    elif contact.fields_readable:
+        yield from _check_against_contact_mapping(mode, [(i, p) for i, p in pairs if i not in flawed], contact)
 
 
 def _mode(value: Any) -> OptOutMode | None:
@@ -79,7 +83,7 @@ def _check_against_contact_mapping(
     mapped_targets = {target for _, target in mapped}
     for index, pair in pairs:
         dynamics, campaign = text(pair.get("dynamics")), text(pair.get("campaign"))
-        if dynamics is None or campaign not in OPT_OUT_CAMPAIGN_FIELDS or not DYNAMICS_OPT_OUT.fullmatch(dynamics):
+        if dynamics is None or campaign not in OPT_OUT_CAMPAIGN_FIELDS:
             continue  # already reported; a cross-check would only repeat it
         campaign = canonical_opt_out_field(str(campaign))
         if mode is OptOutMode.TO_DYNAMICS and campaign in mapped_targets:

@@ -47,6 +47,11 @@ class RawTable:
     def fields(self) -> list[tuple[int, dict[str, Any]]]:
         return [(i, f) for i, f in enumerate(items(self.raw.get("fields"))) if isinstance(f, dict)]
 
+    @property
+    def fields_readable(self) -> bool:
+        """False when the field list is missing or malformed: checks that depend on it would only add noise."""
+        return isinstance(self.raw.get("fields"), list)
+
 
 def raw_tables(document: dict[str, Any]) -> list[RawTable]:
     tables = items(obj(document.get("ingress")).get("tables"))

@@ -35,8 +35,12 @@ def check_tables(tables: list[RawTable]) -> Iterator[Finding]:
     if len(customs) > MAX_CUSTOM_TABLES:
         yield Finding(("ingress", "tables"), f"{len(customs)} custom tables; at most {MAX_CUSTOM_TABLES} are allowed")
     yield from _unique_across_tables(tables)
+    first_profile = next((t for t in tables if t.is_profile), None)
     for table in tables:
-        yield from _check_target(table)
+        if table is first_profile:
+            yield from _check_profile(table)
+        elif not table.is_profile:
+            yield from _check_custom_resource(table)
         yield from _check_fields(table)
         yield from _check_filters(table)
         yield from _check_replacements(table)
@@ -75,19 +79,19 @@ def _unique_across_tables(tables: list[RawTable]) -> Iterator[Finding]:
             yield Finding((*table.at, *name_at), f"name '{name}' is already used by tables[{seen[('name', name)]}]")
 
 
-def _check_target(table: RawTable) -> Iterator[Finding]:
-    if table.resource is None:
-        return
-    if table.is_profile:
-        for key, required in PROFILE_SOURCE.items():
-            if table.get("source", key) not in (None, required):
-                yield Finding((*table.at, "source", key), f"must be '{required}' for the profile mapping")
-        if table.get("target", "keyAttribute") not in (None, PROFILE_KEY_ATTRIBUTE):
-            yield Finding(
-                (*table.at, "target", "keyAttribute"),
-                f"must be '{PROFILE_KEY_ATTRIBUTE}' for the profile mapping (externalId holds the contactid)",
-            )
-    elif not CUSTOM_RESOURCE.fullmatch(table.resource):
+def _check_profile(table: RawTable) -> Iterator[Finding]:
+    for key, required in PROFILE_SOURCE.items():
+        if table.get("source", key) not in (None, required):
+            yield Finding((*table.at, "source", key), f"must be '{required}' for the profile mapping")
+    if table.get("target", "keyAttribute") not in (None, PROFILE_KEY_ATTRIBUTE):
+        yield Finding(
+            (*table.at, "target", "keyAttribute"),
+            f"must be '{PROFILE_KEY_ATTRIBUTE}' for the profile mapping (externalId holds the contactid)",
+        )
+
+
+def _check_custom_resource(table: RawTable) -> Iterator[Finding]:
+    if table.resource is not None and not CUSTOM_RESOURCE.fullmatch(table.resource):
         yield Finding((*table.at, "target", "resource"), "must be 'profile' or a custom resource named cus<Name>")
 
 
@@ -149,7 +153,7 @@ def _check_rule(at: tuple[str | int, ...], rule: dict[str, Any]) -> Iterator[Fin
 
 
 def _check_replacements(table: RawTable) -> Iterator[Finding]:
-    mapped = {text(f.get("source")) for _, f in table.fields}
+    mapped = {text(f.get("source")) for _, f in table.fields} if table.fields_readable else None
     seen: dict[tuple[str, tuple[str, Any]], int] = {}
     for index, replacement in enumerate(items(table.raw.get("replacements"))):
         if not isinstance(replacement, dict):
@@ -158,7 +162,7 @@ def _check_replacements(table: RawTable) -> Iterator[Finding]:
         field = text(replacement.get("field"))
         if field is None:
             continue
-        if field not in mapped:
+        if mapped is not None and field not in mapped:
             yield Finding((*at, "field"), f"'{field}' is not a mapped source field of this table")
         if "from" in replacement:
             # Values equal by meaning (1, 1.0, "1"; true, "true") would match the same row value: ambiguous.
