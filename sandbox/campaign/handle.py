@@ -28,7 +28,9 @@ class CampaignSandbox:
     def start(cls, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> CampaignSandbox:
         state = CampaignState(config)
         server = CampaignServer((host, port), state)
-        thread = threading.Thread(target=server.serve_forever, name="campaign-sandbox", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="campaign-sandbox", daemon=True
+        )
         thread.start()
         return cls(state, server, thread)
 

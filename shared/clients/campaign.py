@@ -97,8 +97,8 @@ def campaign_classifier(response: requests.Response) -> tuple[Outcome, str, str]
       in the URL -> FATAL.
     - Engine errors carry `RST-`/`XTK-` codes in their text; on 400/404 they speak of the one record ->
       RECORD_ERROR. 5xx -> RETRY, 429 -> RATE_LIMITED.
-    - A trigger refused by the 10-minute rule -> RATE_LIMITED with code SIGNAL_TOO_SOON (whatever the
-      status: the docs do not give it).
+    - A trigger refused by the 10-minute rule -> code SIGNAL_TOO_SOON (whatever the status: the docs
+      do not give it), left to WorkflowClient.
     """
     status = response.status_code
     if 200 <= status < 400:
@@ -121,7 +121,9 @@ def campaign_classifier(response: requests.Response) -> tuple[Outcome, str, str]
     summary = _safe_summary(text)
 
     if _TOO_SOON.search(text):
-        return Outcome.RATE_LIMITED, SIGNAL_TOO_SOON, "external signal refused: one trigger per 10 minutes"
+        # Not retryable at the HTTP level: the wait is a whole window, far beyond HttpClient's retry
+        # budget. WorkflowClient.trigger_signal owns that wait and reports RATE_LIMITED if it gives up.
+        return Outcome.FATAL, SIGNAL_TOO_SOON, "external signal refused: one trigger per 10 minutes"
     if gateway_code:
         message = f"gateway {gateway_code}: {gateway_message}"
         if status == 401:
@@ -177,8 +179,13 @@ class ResourceType:
 
     @property
     def attributes(self) -> dict[str, str]:
-        """apiName -> high-level type."""
+        """apiName -> high-level type (string, number, boolean, date, datetime, enumeration, link...)."""
         return {name: attr.type for name, attr in self.details.items()}
+
+    @property
+    def res_types(self) -> dict[str, str]:
+        """apiName -> technical type (string, memo, byte, short, long, int64, float, double, date...)."""
+        return {name: attr.res_type for name, attr in self.details.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -471,16 +478,16 @@ class WorkflowClient:
             self._respect_window(key)
             href = self._trigger_href(workflow_id, activity_name)
             try:
-                # 400 is taken back here: the 10-minute refusal must not be dead-lettered as a bad record.
-                response = self.client.request("POST", href, json_body=payload, allow=frozenset({400}))
-                if response.status_code == 400:
-                    outcome, code, message = campaign_classifier(response)
-                    if code != SIGNAL_TOO_SOON:
-                        # Undeclared parameter, missing source, workflow not started: configuration.
-                        raise ApiError(Outcome.FATAL, 400, message, code=code, method="POST", url=href)
-                    raise ApiError(outcome, 400, message, code=code, method="POST", url=href)
+                response = self.client.request("POST", href, json_body=payload)
+                break
             except ApiError as exc:
                 if exc.code != SIGNAL_TOO_SOON:
+                    if exc.outcome is Outcome.RECORD_ERROR:
+                        # A trigger is no record: an undeclared parameter, a missing source or a stopped
+                        # workflow is a configuration problem that retrying later will not fix.
+                        raise ApiError(
+                            Outcome.FATAL, exc.status, exc.message, code=exc.code, method="POST", url=href
+                        ) from exc
                     raise
                 waits += 1
                 if waits > self.max_waits:
@@ -506,14 +513,13 @@ class WorkflowClient:
                     ),
                 )
                 self.sleep(self.signal_window)
-                continue
-            self._last_trigger[key] = self.clock()
-            log.info("campaign.signal_triggered %s", json.dumps({"workflow": workflow_id, "activity": activity_name}))
-            try:
-                answer = response.json()
-            except ValueError:
-                return {}
-            return answer if isinstance(answer, dict) else {}
+        self._last_trigger[key] = self.clock()
+        log.info("campaign.signal_triggered %s", json.dumps({"workflow": workflow_id, "activity": activity_name}))
+        try:
+            answer = response.json()
+        except ValueError:
+            return {}
+        return answer if isinstance(answer, dict) else {}
 
     def command(self, workflow_id: str, method: str) -> None:
         """start, pause, resume or stop (asynchronous in Campaign; controlling-a-workflow.md)."""
