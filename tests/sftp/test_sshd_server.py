@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,9 @@ def test_drop_connections_kills_sessions_but_keeps_listening(sshd_server: SshdSe
     with _client(sshd_server) as client:
         client.stat(str(sshd_server.root))
         assert sshd_server.drop_connections() >= 1
+        deadline = time.monotonic() + 5
+        while client._alive() and time.monotonic() < deadline:  # paramiko notices the closed socket on its thread
+            time.sleep(0.01)
         assert not client._alive()  # the session really is gone
         # The listener survives: the next operation reconnects.
         assert client.stat(str(sshd_server.root)).name == "files"
