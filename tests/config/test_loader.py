@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,16 @@ def test_the_shipped_example_validates_and_round_trips() -> None:
     }
     assert ("donotbulkemail", "denyListEmail") in {(f.source, f.target) for f in contacts.fields}
     assert parse_sync_config(dump_sync_config(config)) == config
+
+
+def test_the_documented_examples_validate() -> None:
+    """docs/mapping.md's complete example loads, and its filter snippet is a valid filters block."""
+    text = (REPO / "docs" / "mapping.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    complete = next(b for b in blocks if '"version": 1' in b)
+    config = load_sync_config(complete)
+    assert [t.name for t in config.tables] == ["contacts", "loyaltycards"]
+    snippet = next(b for b in blocks if b.lstrip().startswith('"filters"'))
+    doc = good()
+    doc["ingress"]["tables"][0]["filters"] = json.loads("{" + snippet + "}")["filters"]
+    assert parse_sync_config(doc).tables[0].filters.delete_filtered_out is True
