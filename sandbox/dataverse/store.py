@@ -1,0 +1,278 @@
+"""In-memory tables with change versions, compact enough for a million seeded contacts.
+
+A table holds three kinds of rows:
+- seeded rows, generated from their index on demand (see generate.py) and never stored;
+- materialised rows: created rows, and seeded rows once changed (their full current state);
+- tombstones: seeded rows that were deleted.
+
+Versions are one counter for the whole organisation, like Dataverse's row versions. Every
+create, update and delete bumps it and appends (version, id, deleted) to the table's change log;
+a seeding run takes one version for all its rows. A delta token names a version: the changes
+after it are the log entries and seeded segments with a higher version.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sandbox.dataverse import generate
+from sandbox.dataverse.schema import TableDef
+
+Row = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    start: int  # first index
+    count: int
+    seed: int
+    version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeWindow:
+    """The changes of one table in (since, until]: seeded segments, then upserts by version, then deletes."""
+
+    segments: tuple[Segment, ...]
+    upserts: tuple[str, ...]
+    deletes: tuple[str, ...]
+    touched: frozenset[str]  # every id with a log entry in the window
+
+    @property
+    def seeded(self) -> int:
+        return sum(s.count for s in self.segments)
+
+    def __len__(self) -> int:
+        return self.seeded + len(self.upserts) + len(self.deletes)
+
+
+class Table:
+    def __init__(self, definition: TableDef, generator: Callable[[int, int, int], Row] | None = None) -> None:
+        self.definition = definition
+        self.generator = generator
+        self.segments: list[Segment] = []
+        self.seeded = 0
+        self.rows: dict[str, Row] = {}
+        self.tombstones: set[str] = set()
+        self.created: list[str] = []  # ids of non-seeded rows in creation order (deleted ones stay, skipped)
+        self.log_versions: list[int] = []
+        self.log_ids: list[str] = []
+        self.log_deleted: list[bool] = []
+        self.live = 0
+        self._windows: OrderedDict[tuple[int, int], ChangeWindow] = OrderedDict()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def seeded_index(self, row_id: str) -> int | None:
+        if not self.segments:
+            return None
+        index = generate.index_of(row_id)
+        if index is None or index >= self.seeded:
+            return None
+        segment = self._segment_of(index)
+        return index if generate.guid_for(index, segment.seed) == row_id else None
+
+    def get(self, row_id: str) -> Row | None:
+        row = self.rows.get(row_id)
+        if row is not None:
+            return row
+        index = self.seeded_index(row_id)
+        if index is None or row_id in self.tombstones:
+            return None
+        return self._generate(index)
+
+    def _segment_of(self, index: int) -> Segment:
+        starts = [s.start for s in self.segments]
+        return self.segments[bisect.bisect_right(starts, index) - 1]
+
+    def _generate(self, index: int, segment: Segment | None = None) -> Row:
+        segment = segment or self._segment_of(index)
+        assert self.generator is not None
+        return self.generator(index, segment.seed, segment.version)
+
+    def seeded_row(self, index: int, segment: Segment) -> Row | None:
+        """Current state of seeded row `index` (None if deleted)."""
+        row_id = generate.guid_for(index, segment.seed)
+        row = self.rows.get(row_id)
+        if row is not None:
+            return row
+        if row_id in self.tombstones:
+            return None
+        return self.generator(index, segment.seed, segment.version) if self.generator else None
+
+    def scan(self, cursor: tuple[str, int]) -> Iterator[tuple[tuple[str, int], Row]]:
+        """Live rows from `cursor` on, each with the cursor of the row after it.
+
+        Cursor ("s", i) is seeded index i; ("c", j) is the j-th created row. Rows seeded after a scan
+        moved past the seeded part are not returned to that scan; the delta after it has them.
+        """
+        kind, pos = cursor
+        if kind == "s":
+            for segment in list(self.segments):
+                end = segment.start + segment.count
+                for index in range(max(pos, segment.start), end):
+                    row = self.seeded_row(index, segment)
+                    if row is not None:
+                        yield ("s", index + 1), row
+                pos = max(pos, end)
+            pos = 0
+        for j in range(pos, len(self.created)):
+            row = self.rows.get(self.created[j])
+            if row is not None:
+                yield ("c", j + 1), row
+
+    def window(self, since: int, until: int) -> ChangeWindow:
+        """Changes in (since, until]; immutable once `until` is past, so cached for paging."""
+        key = (since, until)
+        cached = self._windows.get(key)
+        if cached is not None:
+            self._windows.move_to_end(key)
+            return cached
+        lo = bisect.bisect_right(self.log_versions, since)
+        hi = bisect.bisect_right(self.log_versions, until)
+        last: dict[str, tuple[int, bool]] = {}
+        for i in range(lo, hi):
+            last[self.log_ids[i]] = (self.log_versions[i], self.log_deleted[i])
+        ordered = sorted(last.items(), key=lambda item: item[1][0])
+        window = ChangeWindow(
+            segments=tuple(s for s in self.segments if since < s.version <= until),
+            upserts=tuple(i for i, (_, deleted) in ordered if not deleted),
+            deletes=tuple(i for i, (_, deleted) in ordered if deleted),
+            touched=frozenset(last),
+        )
+        self._windows[key] = window
+        if len(self._windows) > 16:
+            self._windows.popitem(last=False)
+        return window
+
+    # -- writes (the Store calls these under its lock and records undo steps) --------------------
+    def _log(self, version: int, row_id: str, deleted: bool) -> None:
+        self.log_versions.append(version)
+        self.log_ids.append(row_id)
+        self.log_deleted.append(deleted)
+
+
+class Store:
+    """All tables plus the organisation-wide version counter, behind one lock."""
+
+    def __init__(self, tables: list[TableDef], *, clock: Callable[[], float]) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.version = 1000
+        self.expired_before = 0  # delta tokens naming a lower version answer ExpiredVersionStamp
+        self.tables: dict[str, Table] = {}
+        self.by_set: dict[str, Table] = {}
+        for definition in tables:
+            table = Table(definition, generate.contact if definition.logical_name == "contact" else None)
+            self.tables[definition.logical_name] = table
+            self.by_set[definition.entity_set] = table
+        self._journal: list[Callable[[], None]] | None = None
+
+    def _bump(self) -> int:
+        self.version += 1
+        return self.version
+
+    def seed(self, logical_name: str, count: int, seed: int) -> Segment:
+        with self.lock:
+            table = self.tables[logical_name]
+            if table.generator is None:
+                raise ValueError(f"table {logical_name} has no row generator")
+            segment = Segment(table.seeded, count, seed, self._bump())
+            table.segments.append(segment)
+            table.seeded += count
+            table.live += count
+            return segment
+
+    def insert(self, table: Table, row: Row) -> None:
+        with self.lock:
+            row_id = row[table.definition.primary_key]
+            version = self._bump()
+            row["versionnumber"] = version
+            was_tombstone = row_id in table.tombstones
+            table.rows[row_id] = row
+            table.tombstones.discard(row_id)
+            seeded = table.seeded_index(row_id) is not None
+            if not seeded:
+                table.created.append(row_id)
+            table.live += 1
+            table._log(version, row_id, False)
+            self._undo(lambda: self._undo_insert(table, row_id, seeded, was_tombstone))
+
+    def _undo_insert(self, table: Table, row_id: str, seeded: bool, was_tombstone: bool) -> None:
+        table.rows.pop(row_id, None)
+        if was_tombstone:
+            table.tombstones.add(row_id)
+        if not seeded:
+            table.created.pop()
+        table.live -= 1
+        self._unlog(table)
+
+    def replace(self, table: Table, row_id: str, row: Row) -> None:
+        """Store the new full state of an existing row."""
+        with self.lock:
+            previous = table.rows.get(row_id)
+            version = self._bump()
+            row["versionnumber"] = version
+            table.rows[row_id] = row
+            table._log(version, row_id, False)
+            self._undo(lambda: self._undo_replace(table, row_id, previous))
+
+    def _undo_replace(self, table: Table, row_id: str, previous: Row | None) -> None:
+        if previous is None:
+            table.rows.pop(row_id, None)
+        else:
+            table.rows[row_id] = previous
+        self._unlog(table)
+
+    def remove(self, table: Table, row_id: str) -> None:
+        with self.lock:
+            previous = table.rows.pop(row_id, None)
+            seeded = table.seeded_index(row_id) is not None
+            if seeded:
+                table.tombstones.add(row_id)
+            table.live -= 1
+            table._log(self._bump(), row_id, True)
+            self._undo(lambda: self._undo_remove(table, row_id, previous, seeded))
+
+    def _undo_remove(self, table: Table, row_id: str, previous: Row | None, seeded: bool) -> None:
+        if previous is not None:
+            table.rows[row_id] = previous
+        if seeded:
+            table.tombstones.discard(row_id)
+        table.live += 1
+        self._unlog(table)
+
+    @staticmethod
+    def _unlog(table: Table) -> None:
+        table.log_versions.pop()
+        table.log_ids.pop()
+        table.log_deleted.pop()
+        table._windows.clear()
+
+    def _undo(self, step: Callable[[], None]) -> None:
+        if self._journal is not None:
+            self._journal.append(step)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside roll back together if the block raises (a $batch change set)."""
+        with self.lock:
+            outer = self._journal
+            journal: list[Callable[[], None]] = []
+            self._journal = journal
+            try:
+                yield
+            except BaseException:
+                for step in reversed(journal):
+                    step()
+                raise
+            else:
+                if outer is not None:
+                    outer.extend(journal)
+            finally:
+                self._journal = outer

@@ -1,0 +1,732 @@
+"""Dataverse (Dynamics 365) Web API client: paged and change-tracking reads, metadata, writes, $batch.
+
+Facts it relies on (sources in reference/dataverse.md):
+- every request sends Accept/OData-MaxVersion/OData-Version/If-None-Match: null; reads always $select;
+- pages: Prefer odata.maxpagesize (at most 5000), @odata.nextLink followed as given;
+- change tracking: Prefer odata.track-changes; the deltaLink is on the last page only; deletes come as
+  `$deletedEntity` rows; $filter/$orderby/$expand/$top are refused with it, so filtering happens in the
+  caller; an expired token (0x80044352) means "resync from scratch";
+- update = PATCH with If-Match: * (404 instead of an accidental create); upsert = PATCH without it;
+- $batch: at most 1000 operations, change sets are atomic, Prefer odata.continue-on-error;
+- service protection: 429 + Retry-After, codes 0x80072321/2/6 (retries live in HttpClient).
+
+Bodies hold personal data: this module never logs them and keeps them out of exception messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TokenProvider, build_session, classify_status
+
+API_PATH = "/api/data/v9.2/"
+MAX_PAGE_SIZE = 5000
+MAX_BATCH_OPERATIONS = 1000
+EXPIRED_VERSION_STAMP = "0x80044352"
+THROTTLING_CODES = frozenset({"0x80072321", "0x80072322", "0x80072326"})
+ODATA_HEADERS: Mapping[str, str] = {
+    "Accept": "application/json",
+    "OData-MaxVersion": "4.0",
+    "OData-Version": "4.0",
+    "If-None-Match": "null",
+}
+_RECORD_STATUSES = frozenset({400, 404, 412})
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_MESSAGE_LIMIT = 300
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# -- errors ----------------------------------------------------------------------------------------
+class ChangeTrackingExpired(ApiError):
+    """The delta token is past the retention window (ExpiredVersionStamp): resync from scratch."""
+
+
+class ChangeTrackingNotEnabled(ApiError):
+    """The table does not track changes, so no delta link can ever come back."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(
+            Outcome.FATAL,
+            0,
+            f"Table '{table}' does not have change tracking enabled. Enable it in Power Apps: Tables > {table} > "
+            "Properties > Advanced options > 'Track changes' (or set EntityMetadata.ChangeTrackingEnabled); "
+            "it cannot be turned off again afterwards.",
+        )
+        self.table = table
+
+
+def safe_message(text: str) -> str:
+    """An error message fit for logs: e-mail addresses masked, length capped."""
+    return _EMAIL.sub("<email>", text)[:_MESSAGE_LIMIT]
+
+
+def _error_fields(body: bytes, content_type: str) -> tuple[str, str]:
+    if "json" not in content_type or not body or len(body) > 65536:
+        return "", ""
+    try:
+        error = json.loads(body).get("error") or {}
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code") or ""), safe_message(str(error.get("message") or ""))
+
+
+def classify_parts(status: int, body: bytes, content_type: str, reason: str = "") -> tuple[Outcome, str, str]:
+    """Classify a Dataverse answer (a whole response or one $batch part) from its status and error body."""
+    code, message = _error_fields(body, content_type)
+    message = message or reason
+    if 200 <= status < 300:
+        return Outcome.OK, code, message
+    if status == 429 or code.lower() in THROTTLING_CODES:
+        return Outcome.RATE_LIMITED, code, message
+    if code.lower() == EXPIRED_VERSION_STAMP:
+        return Outcome.FATAL, code, message  # the client turns it into ChangeTrackingExpired
+    if status in _RECORD_STATUSES:
+        return Outcome.RECORD_ERROR, code, message
+    return classify_status(status), code, message
+
+
+def classify(response: requests.Response) -> tuple[Outcome, str, str]:
+    """The HttpClient classifier for Dataverse: reads {"error": {"code", "message"}}."""
+    return classify_parts(
+        response.status_code, response.content, response.headers.get("Content-Type", ""), response.reason or ""
+    )
+
+
+# -- transport -------------------------------------------------------------------------------------
+class _PinnedVerifyAdapter(HTTPAdapter):
+    """Uses the given CA bundle whatever the environment says.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify`; a client told to
+    trust one CA (the local sandbox) must not be overridden, and one told `True` keeps the default.
+    """
+
+    def __init__(self, verify: bool | str, **kwargs: Any) -> None:
+        self._verify = verify
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["verify"] = self._verify
+        return super().send(request, *args, **kwargs)
+
+
+def build_verified_session(verify: bool | str = True, pool_size: int = 16) -> requests.Session:
+    """A pooled session (see shared.http.build_session) whose TLS verification is `verify`.
+
+    `verify=True` uses the system/certifi CAs as requests normally does; a path pins that CA bundle.
+    """
+    session = build_session(pool_size)
+    session.verify = verify
+    if verify is not True:
+        adapter = _PinnedVerifyAdapter(verify, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        session.mount("https://", adapter)
+    return session
+
+
+# -- values ----------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """One page of a read. `delta_link` is set on the last page of a change-tracking read only."""
+
+    rows: list[dict[str, Any]]
+    deleted_ids: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityDefinition:
+    logical_name: str
+    entity_set: str
+    primary_id: str
+    primary_name: str | None
+    change_tracking_enabled: bool
+    is_activity: bool
+    attributes: dict[str, str]  # logical name -> AttributeType (String, Picklist, Lookup, ...)
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One request of a $batch. Build with create/update/upsert/delete; `path` is relative to the API root."""
+
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    entity_set: str = ""
+    new_id: str | None = None  # create with a client-chosen GUID (the primary key is added by the client)
+
+    @classmethod
+    def create(cls, entity_set: str, body: Mapping[str, Any], id: str | None = None) -> Operation:
+        return cls("POST", entity_set, dict(body), entity_set=entity_set, new_id=id)
+
+    @classmethod
+    def update(cls, entity_set: str, id: str, body: Mapping[str, Any]) -> Operation:
+        return cls("PATCH", f"{entity_set}({id})", dict(body), {"If-Match": "*"}, entity_set=entity_set)
+
+    @classmethod
+    def upsert(cls, entity_set: str, id: str, body: Mapping[str, Any]) -> Operation:
+        return cls("PATCH", f"{entity_set}({id})", dict(body), entity_set=entity_set)
+
+    @classmethod
+    def delete(cls, entity_set: str, id: str) -> Operation:
+        return cls("DELETE", f"{entity_set}({id})", entity_set=entity_set)
+
+
+@dataclasses.dataclass(frozen=True)
+class OperationResult:
+    index: int  # position of the operation in the list given to batch()
+    status: int  # 0 when the operation was not processed (batch stopped, or change set rolled back)
+    outcome: Outcome
+    entity_id: str | None = None
+    code: str = ""
+    message: str = ""
+    body: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def odata_bind(entity_set: str, id: str) -> str:
+    """Value for `<navigation property>@odata.bind`, e.g. odata_bind("contacts", guid) -> "/contacts(guid)"."""
+    return f"/{entity_set}({id})"
+
+
+# -- client ----------------------------------------------------------------------------------------
+class DataverseClient:
+    def __init__(
+        self,
+        base_url: str,
+        http: HttpClient,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        max_parallel: int = 8,
+    ) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.api_url = self.base_url + API_PATH
+        self.http = http
+        self.page_size = page_size
+        self.max_parallel = max_parallel
+        self._slots = threading.BoundedSemaphore(max_parallel)  # bounds requests in flight across threads
+        self._origin = _origin(self.api_url)
+        self._cache_lock = threading.Lock()
+        self._definitions: dict[str, EntityDefinition] = {}
+        self._primary_keys: dict[str, str] = {}
+        self._labels: dict[tuple[str, str], dict[int, str]] = {}
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        allow: frozenset[int] = frozenset(),
+    ) -> requests.Response:
+        merged = dict(ODATA_HEADERS)
+        if json_body is not None:
+            merged["Content-Type"] = "application/json"
+        merged.update(headers or {})
+        with self._slots:
+            return self.http.request(method, url, headers=merged, json=json_body, data=data, allow=allow)
+
+    def _url(self, relative: str) -> str:
+        return self.api_url + relative
+
+    def _check_link(self, link: str) -> str:
+        # A stored link must point at this organisation: never send our token elsewhere.
+        if _origin(link) != self._origin or not urlsplit(link).path.startswith(API_PATH):
+            raise ValueError("link does not belong to this Dataverse organisation")
+        return link
+
+    # -- reads ---------------------------------------------------------------------------------
+    def retrieve(self, entity_set: str, id: str, select: Sequence[str]) -> dict[str, Any] | None:
+        """One row, or None if it does not exist."""
+        response = self._send("GET", self._url(f"{entity_set}({id})?$select={_select(select)}"), allow=frozenset({404}))
+        return None if response.status_code == 404 else dict(response.json())
+
+    def iter_rows(
+        self,
+        entity_set: str,
+        select: Sequence[str],
+        *,
+        filter: str | None = None,
+        next_link: str | None = None,
+    ) -> Iterator[Page]:
+        """A plain paged query (no change tracking). Resume from a stored `next_link` if given."""
+        if next_link is not None:
+            url = self._check_link(next_link)
+        else:
+            url = self._url(f"{entity_set}?$select={_select(select)}")
+            if filter:
+                url += "&$filter=" + quote(filter, safe="'(),=")
+        prefer = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        url_or_none: str | None = url
+        while url_or_none:
+            body = self._send("GET", url_or_none, headers=prefer).json()
+            following = body.get("@odata.nextLink")
+            yield Page(list(body.get("value", [])), [], following, None)
+            url_or_none = self._check_link(following) if following else None
+
+    def iter_changes(self, entity_set: str, select: Sequence[str], link: str | None = None) -> Iterator[Page]:
+        """Change-tracking read, page by page: every row when `link` is None, else from a stored link.
+
+        `link` is the `delta_link` of the last page of an earlier read (changes since then), or the
+        `next_link` of a page of an interrupted read (resume it). Persist `page.next_link` after each
+        page and `page.delta_link` (last page only) for the next run. Deleted rows come as
+        `deleted_ids`. Raises ChangeTrackingExpired when the delta link is too old (read everything
+        again without a link) and ChangeTrackingNotEnabled for a table that does not track changes.
+        """
+        start = self._url(f"{entity_set}?$select={_select(select)}")
+        url = self._check_link(link) if link is not None else start
+        headers = {"Prefer": f"odata.track-changes,odata.maxpagesize={self.page_size}"}
+        first = True
+        current: str | None = url
+        while current:
+            try:
+                response = self._send("GET", current, headers=headers)
+            except ApiError as error:
+                if error.code.lower() == EXPIRED_VERSION_STAMP:
+                    raise ChangeTrackingExpired(
+                        error.outcome, error.status, error.message, code=error.code, method="GET", url=current
+                    ) from error
+                raise
+            # Tracked tables answer Preference-Applied: odata.track-changes (change tracking doc).
+            if first and link is None and "odata.track-changes" not in response.headers.get("Preference-Applied", ""):
+                raise ChangeTrackingNotEnabled(entity_set)
+            first = False
+            body = response.json()
+            rows: list[dict[str, Any]] = []
+            deleted: list[str] = []
+            for item in body.get("value", []):
+                if str(item.get("@odata.context", "")).endswith("$deletedEntity") or item.get("reason") == "deleted":
+                    deleted.append(str(item["id"]))
+                else:
+                    rows.append(item)
+            following = body.get("@odata.nextLink")
+            new_delta = body.get("@odata.deltaLink")
+            if following is None and new_delta is None:
+                if link is None or "$deltatoken=" not in link:
+                    raise ChangeTrackingNotEnabled(entity_set)
+                new_delta = link  # an empty answer to a delta link: nothing changed, keep it
+            yield Page(rows, deleted, following, None if following else new_delta)
+            current = self._check_link(following) if following else None
+
+    # -- metadata ------------------------------------------------------------------------------
+    def entity_definition(self, logical_name: str) -> EntityDefinition:
+        """Entity set name, change tracking flag and attribute types of a table (cached)."""
+        with self._cache_lock:
+            cached = self._definitions.get(logical_name)
+        if cached is not None:
+            return cached
+        url = self._url(
+            f"EntityDefinitions(LogicalName='{logical_name}')?$select=LogicalName,EntitySetName,PrimaryIdAttribute,"
+            "PrimaryNameAttribute,ChangeTrackingEnabled,IsActivity&$expand=Attributes($select=LogicalName,AttributeType)"
+        )
+        body = self._send("GET", url).json()
+        definition = EntityDefinition(
+            logical_name=body["LogicalName"],
+            entity_set=body["EntitySetName"],
+            primary_id=body["PrimaryIdAttribute"],
+            primary_name=body.get("PrimaryNameAttribute"),
+            change_tracking_enabled=bool(body.get("ChangeTrackingEnabled")),
+            is_activity=bool(body.get("IsActivity")),
+            attributes={a["LogicalName"]: a["AttributeType"] for a in body.get("Attributes", [])},
+        )
+        with self._cache_lock:
+            self._definitions[logical_name] = definition
+            self._primary_keys[definition.entity_set] = definition.primary_id
+        return definition
+
+    def require_change_tracking(self, logical_name: str) -> EntityDefinition:
+        """The table's definition, or ChangeTrackingNotEnabled naming it and how to turn tracking on."""
+        definition = self.entity_definition(logical_name)
+        if not definition.change_tracking_enabled:
+            raise ChangeTrackingNotEnabled(logical_name)
+        return definition
+
+    def picklist_labels(self, entity: str, attribute: str) -> dict[int, str]:
+        """Option value -> label of a Picklist, State, Status or Boolean column (cached)."""
+        key = (entity, attribute)
+        with self._cache_lock:
+            cached = self._labels.get(key)
+        if cached is not None:
+            return cached
+        kind = self.entity_definition(entity).attributes.get(attribute)
+        cast = {
+            "Picklist": "PicklistAttributeMetadata",
+            "State": "StateAttributeMetadata",
+            "Status": "StatusAttributeMetadata",
+            "Boolean": "BooleanAttributeMetadata",
+        }.get(kind or "")
+        if cast is None:
+            raise ValueError(f"{entity}.{attribute} is not a choice column (type {kind})")
+        url = self._url(
+            f"EntityDefinitions(LogicalName='{entity}')/Attributes(LogicalName='{attribute}')/"
+            f"Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand=OptionSet"
+        )
+        option_set = self._send("GET", url).json().get("OptionSet") or {}
+        options = option_set.get("Options")
+        if options is None:  # Boolean columns carry TrueOption/FalseOption
+            options = [o for o in (option_set.get("TrueOption"), option_set.get("FalseOption")) if o]
+        labels = {int(o["Value"]): _label(o.get("Label") or {}) for o in options}
+        with self._cache_lock:
+            self._labels[key] = labels
+        return labels
+
+    def total_record_count(self, logical_names: Iterable[str]) -> dict[str, int]:
+        """Row counts per table (RetrieveTotalRecordCount: a snapshot from the last 24 hours)."""
+        names = ",".join(f"'{name}'" for name in logical_names)
+        body = self._send("GET", self._url(f"RetrieveTotalRecordCount(EntityNames=[{names}])")).json()
+        collection = body["EntityRecordCountCollection"]
+        return {str(k): int(v) for k, v in zip(collection["Keys"], collection["Values"], strict=True)}
+
+    def primary_key(self, entity_set: str) -> str:
+        """The primary key attribute of an entity set (cached metadata look-up)."""
+        with self._cache_lock:
+            cached = self._primary_keys.get(entity_set)
+        if cached is not None:
+            return cached
+        url = self._url(
+            "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute"
+            f"&$filter=EntitySetName eq '{entity_set}'"
+        )
+        found = self._send("GET", url).json().get("value", [])
+        if not found:
+            raise ValueError(f"no table has the entity set {entity_set!r}")
+        with self._cache_lock:
+            self._primary_keys[entity_set] = found[0]["PrimaryIdAttribute"]
+        return str(found[0]["PrimaryIdAttribute"])
+
+    # -- writes --------------------------------------------------------------------------------
+    def create(self, entity_set: str, body: Mapping[str, Any], id: str | None = None) -> str:
+        """Create a row; with `id`, under that client-chosen GUID (412 RECORD_ERROR if it exists). Returns its id."""
+        payload = dict(body)
+        if id is not None:
+            payload[self.primary_key(entity_set)] = id
+        response = self._send("POST", self._url(entity_set), json_body=payload)
+        return _entity_id(response.headers.get("OData-EntityId", "")) or str(id)
+
+    def update(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None:
+        """Update an existing row; If-Match: * makes a missing row a 404 RECORD_ERROR, never a create."""
+        self._send("PATCH", self._url(f"{entity_set}({id})"), headers={"If-Match": "*"}, json_body=dict(body))
+
+    def upsert(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None:
+        """Create the row with this id, or update it if it exists."""
+        self._send("PATCH", self._url(f"{entity_set}({id})"), json_body=dict(body))
+
+    def delete(self, entity_set: str, id: str) -> None:
+        self._send("DELETE", self._url(f"{entity_set}({id})"))
+
+    def batch(
+        self,
+        operations: Sequence[Operation],
+        *,
+        continue_on_error: bool = True,
+        changeset: bool = False,
+    ) -> list[OperationResult]:
+        """Send up to 1000 operations in one $batch; one result per operation, in order.
+
+        changeset=True makes them atomic (all or nothing). Without continue_on_error the server stops
+        at the first failure; operations after it come back with status 0 (not processed).
+        """
+        if not operations:
+            return []
+        if len(operations) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH_OPERATIONS} operations")
+        if changeset and any(op.method == "GET" for op in operations):
+            raise ValueError("a change set cannot contain GET requests")
+        boundary = f"batch_{uuid.uuid4()}"
+        payload = self._batch_body(operations, boundary, changeset)
+        headers = {"Content-Type": f'multipart/mixed; boundary="{boundary}"'}
+        if continue_on_error:
+            headers["Prefer"] = "odata.continue-on-error"
+        # Without continue-on-error the batch itself answers with the failing part's status.
+        response = self._send("POST", self._url("$batch"), headers=headers, data=payload, allow=_RECORD_STATUSES)
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.lower().startswith("multipart/mixed"):
+            outcome, code, message = classify(response)
+            raise ApiError(outcome, response.status_code, message, code=code, method="POST", url=response.url)
+        return _results(operations, parse_batch_response(response.content, content_type), changeset)
+
+    def _batch_body(self, operations: Sequence[Operation], boundary: str, changeset: bool) -> bytes:
+        parts = []
+        for index, op in enumerate(operations):
+            body = dict(op.body) if op.body is not None else None
+            if op.new_id is not None and body is not None:
+                body[self.primary_key(op.entity_set)] = op.new_id
+            parts.append(_request_part(self.api_url, op, body, str(index + 1) if changeset else None))
+        if changeset:
+            inner = f"changeset_{uuid.uuid4()}"
+            nested = "".join(f"--{inner}\r\n{p}" for p in parts) + f"--{inner}--\r\n"
+            text = f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={inner}\r\n\r\n{nested}"
+        else:
+            text = "".join(f"--{boundary}\r\n{p}" for p in parts)
+        return (text + f"--{boundary}--\r\n").encode("utf-8")
+
+    # -- parallelism ---------------------------------------------------------------------------
+    def map_parallel(self, function: Callable[[T], R], items: Iterable[T]) -> list[R | ApiError]:
+        """Apply `function` to every item with at most `max_parallel` requests in flight.
+
+        Errors are data: an item whose call raised ApiError gets that error in its slot.
+        """
+
+        def run(item: T) -> R | ApiError:
+            try:
+                return function(item)
+            except ApiError as error:
+                return error
+
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            return list(pool.map(run, items))
+
+
+def build_client(
+    org_url: str,
+    token_provider: TokenProvider,
+    *,
+    verify: bool | str = True,
+    page_size: int = MAX_PAGE_SIZE,
+    max_parallel: int = 8,
+    policy: RetryPolicy | None = None,
+    timeout: tuple[float, float] = (10.0, 120.0),
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> DataverseClient:
+    """A DataverseClient on an HttpClient with the Dataverse classifier (the usual way to make one)."""
+    http = HttpClient(
+        session=build_verified_session(verify, pool_size=max(16, max_parallel)),
+        token_provider=token_provider,
+        classifier=classify,
+        policy=policy,
+        timeout=timeout,
+        sleep=sleep,
+        clock=clock,
+    )
+    return DataverseClient(org_url, http, page_size=page_size, max_parallel=max_parallel)
+
+
+def build_dataverse_client(
+    *,
+    url: str,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str | None = None,
+    certificate: str | None = None,
+    certificate_thumbprint: str | None = None,
+    authority_host: str = "https://login.microsoftonline.com",
+    page_size: int = MAX_PAGE_SIZE,
+    max_parallel: int = 8,
+    verify: bool | str = True,
+    policy: RetryPolicy | None = None,
+    timeout: tuple[float, float] = (10.0, 120.0),
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> DataverseClient:
+    """Client plus MSAL token provider from settings: a secret, or a PEM certificate and its SHA-1 thumbprint."""
+    from shared.auth.dataverse_token import DataverseTokenProvider  # the token module imports this one
+
+    tokens = DataverseTokenProvider(
+        tenant_id,
+        client_id,
+        resource_url=url,
+        client_secret=client_secret,
+        certificate=(certificate, certificate_thumbprint or "") if certificate else None,
+        authority_host=authority_host,
+        verify=verify,
+        timeout=timeout[1],
+    )
+    return build_client(
+        url,
+        tokens,
+        verify=verify,
+        page_size=page_size,
+        max_parallel=max_parallel,
+        policy=policy,
+        timeout=timeout,
+        sleep=sleep,
+        clock=clock,
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _select(select: Sequence[str]) -> str:
+    if isinstance(select, str) or not select:
+        raise ValueError("select must be a non-empty list of column names")
+    return ",".join(select)
+
+
+def _label(label: Mapping[str, Any]) -> str:
+    user = label.get("UserLocalizedLabel") or {}
+    if user.get("Label"):
+        return str(user["Label"])
+    localized = label.get("LocalizedLabels") or [{}]
+    return str(localized[0].get("Label", ""))
+
+
+def _entity_id(url: str) -> str | None:
+    match = _GUID.findall(url)
+    return match[-1].lower() if match else None
+
+
+def _request_part(api_url: str, op: Operation, body: dict[str, Any] | None, content_id: str | None) -> str:
+    lines = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+    if content_id is not None:
+        lines.append(f"Content-ID: {content_id}")
+    lines += ["", f"{op.method} {api_url}{op.path} HTTP/1.1"]
+    if body is not None:
+        lines.append("Content-Type: application/json; type=entry")
+    lines += [f"{name}: {value}" for name, value in op.headers.items()]
+    text = "\r\n".join(lines) + "\r\n\r\n"
+    if body is not None:
+        text += json.dumps(body, separators=(",", ":"))
+    return text + "\r\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class _PartResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    content_id: str | None
+
+
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_BLANK = re.compile(rb"\r?\n\r?\n")
+
+
+def parse_batch_response(body: bytes, content_type: str) -> list[_PartResponse | list[_PartResponse]]:
+    """Parts of a $batch response in order; a change set's responses come as a nested list."""
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        raise ValueError("batch response without a boundary")
+    out: list[_PartResponse | list[_PartResponse]] = []
+    for block in _parts(body, match.group(1)):
+        head, content = _split_head(block)
+        headers = _headers(head)
+        part_type = headers.get("content-type", "")
+        inner = _BOUNDARY.search(part_type)
+        if part_type.lower().startswith("multipart/mixed") and inner:
+            out.append([_http_part(b) for b in _parts(content, inner.group(1))])
+        else:
+            out.append(_http_part(block))
+    return out
+
+
+def _parts(body: bytes, boundary: str) -> list[bytes]:
+    pieces = body.split(b"--" + boundary.encode())
+    blocks = []
+    for piece in pieces[1:]:
+        if piece.startswith(b"--"):
+            break
+        blocks.append(piece.lstrip(b"\r\n"))
+    return blocks
+
+
+def _split_head(block: bytes) -> tuple[list[str], bytes]:
+    match = _BLANK.search(block)
+    if match is None:
+        return block.decode("utf-8", "replace").splitlines(), b""
+    return block[: match.start()].decode("utf-8", "replace").splitlines(), block[match.end() :]
+
+
+def _headers(lines: Iterable[str]) -> dict[str, str]:
+    headers = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _http_part(block: bytes) -> _PartResponse:
+    head, content = _split_head(block)
+    part_headers = _headers(head)
+    lines, body = _split_head(content)
+    status_line = lines[0].split() if lines else []
+    status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+    return _PartResponse(status, _headers(lines[1:]), body.rstrip(b"\r\n"), part_headers.get("content-id"))
+
+
+def _result(index: int, part: _PartResponse) -> OperationResult:
+    outcome, code, message = classify_parts(part.status, part.body, part.headers.get("content-type", ""))
+    parsed: dict[str, Any] | None = None
+    if part.body and "json" in part.headers.get("content-type", ""):
+        try:
+            loaded = json.loads(part.body)
+            parsed = loaded if isinstance(loaded, dict) else None
+        except ValueError:
+            parsed = None
+    if outcome is not Outcome.OK:
+        parsed = None  # error bodies are summarised in code/message only
+    entity = _entity_id(part.headers.get("odata-entityid", ""))
+    return OperationResult(index, part.status, outcome, entity, code, message, parsed)
+
+
+def _not_processed(index: int, why: str) -> OperationResult:
+    return OperationResult(index, 0, Outcome.RETRY, message=why)
+
+
+def _results(
+    operations: Sequence[Operation], parts: list[_PartResponse | list[_PartResponse]], changeset: bool
+) -> list[OperationResult]:
+    if changeset:
+        only = parts[0] if parts else None
+        if isinstance(only, list):
+            by_id = {p.content_id: p for p in only}
+            return [
+                _result(i, by_id[str(i + 1)]) if str(i + 1) in by_id else _not_processed(i, "no response part")
+                for i in range(len(operations))
+            ]
+        if only is None:
+            return [_not_processed(i, "empty batch response") for i in range(len(operations))]
+        # The change set failed and rolled back: one error part names the failing operation.
+        failed = int(only.content_id) - 1 if only.content_id and only.content_id.isdigit() else None
+        return [
+            _result(i, only)
+            if i == failed
+            else _not_processed(i, "rolled back: another operation of the change set failed")
+            for i in range(len(operations))
+        ]
+    flat = [p for p in parts if isinstance(p, _PartResponse)]
+    results = [_result(i, part) for i, part in enumerate(flat[: len(operations)])]
+    results += [
+        _not_processed(i, "not processed: the batch stopped at an earlier error")
+        for i in range(len(results), len(operations))
+    ]
+    return results
+
+
+def with_default_timeout(session: requests.Session, timeout: float) -> requests.Session:
+    """Give every request of `session` a default timeout (for libraries that pass none, e.g. msal)."""
+    session.request = functools.partial(session.request, timeout=timeout)  # type: ignore[method-assign]
+    return session
