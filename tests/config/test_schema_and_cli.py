@@ -100,3 +100,10 @@ def test_validate_as_a_module_on_the_shipped_example() -> None:
     )
     assert missing.returncode == 2
     assert "file not found" in missing.stderr
+
+
+def test_importing_errors_and_model_does_not_load_jsonschema() -> None:
+    """The settings module imports shared.config.errors on every cold start; the validator loads on first use."""
+    code = "import sys, shared.config.errors, shared.config.model; print('jsonschema' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
