@@ -22,6 +22,7 @@ from shared.clients.sftp import (
     fingerprint_of,
     parse_host_key_pins,
 )
+from shared.settings import Secret, SftpSettings
 from tests.fixtures.sftp import RecordingSleep
 
 MakeClient = Callable[..., SftpClient]
@@ -244,3 +245,22 @@ def test_client_key_the_server_does_not_know_is_refused_without_retries(
     assert sshd_server.username in message
     assert stranger.splitlines()[1] not in message
     assert sftp_sleep.calls == []
+
+
+def test_client_from_app_settings(sshd_server: SshdServer, sftp_folder: Path) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    sshd_server.authorize(_public_line(key))
+    settings = SftpSettings(
+        host=sshd_server.host,
+        port=sshd_server.port,
+        username=sshd_server.username,
+        private_key=Secret(_private_text(key, serialization.PrivateFormat.OpenSSH, "pass phrase")),
+        passphrase=Secret("pass phrase"),
+        host_key=_server_fingerprint(sshd_server),
+        upload_folder=str(sftp_folder / "imports"),
+        export_folder=str(sftp_folder / "exports"),
+        archive_folder=str(sftp_folder / "archive"),
+    )
+    with SftpClient.from_settings(settings, connect_timeout=5.0) as client:
+        client.makedirs(settings.upload_folder)
+    assert (sftp_folder / "imports").is_dir()
