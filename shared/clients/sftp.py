@@ -316,7 +316,7 @@ class SftpClient:
 
     def connect(self) -> None:
         """Open the session now (operations also open it on demand). Raises the host-key and auth errors."""
-        self._retrying("connect", "", lambda sftp, attempt: None)
+        self._retrying("connect to", "the server", lambda sftp, attempt: None)
 
     def close(self) -> None:
         sftp, transport = self._sftp, self._transport
@@ -540,7 +540,8 @@ class SftpClient:
                 delay = self._retry.backoff(number, self._rand)
                 if number >= self._retry.max_attempts or waited + delay > self._retry.max_total_wait:
                     raise SftpConnectionLost(
-                        f"{action} {path} on {self._where}: connection lost ({reason}) after {number} attempt(s)"
+                        f"{action} {path} on {self._where}: connection failed or lost ({reason}) "
+                        f"after {number} attempt(s)"
                     ) from exc
                 log.warning(
                     "SFTP %s on %s: connection lost (%s), attempt %d; retrying in %.1f s",
@@ -632,7 +633,7 @@ class SftpClient:
 
     def _remote_error(self, action: str, path: str, exc: BaseException) -> SftpError:
         if isinstance(exc, FileNotFoundError):
-            return RemoteFileNotFound(f"{action}: {path} does not exist on {self._where}")
+            return RemoteFileNotFound(f"{action} {path} on {self._where}: no such file or folder")
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         return SftpRemoteError(f"{action} {path} on {self._where} failed: {detail}")
 
