@@ -220,6 +220,7 @@ def _valid_assertion(assertion: str, certificate: x509.Certificate, client_id: s
         "x5t": base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("="),
         "x5t#S256": base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("="),
     }
-    if not any(header.get(k) == v for k, v in thumbprints.items()):
+    # msal keeps the base64 padding of x5t; compare without it.
+    if not any(str(header.get(k, "")).rstrip("=") == v for k, v in thumbprints.items()):
         return False
     return claims.get("iss") == client_id and claims.get("sub") == client_id

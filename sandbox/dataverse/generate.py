@@ -108,6 +108,7 @@ def contact(index: int, seed: int, version: int) -> dict[str, Any]:
         "fullname": f"{first} {last}",
         "emailaddress1": f"{_FIRST_LOWER[n_first]}.{_LAST_LOWER[n_last]}.{index}@{DOMAINS[index % 3]}",
         "telephone1": f"+1 {200 + (h2 >> 32) % 700} 555 01{(h2 >> 44) % 100:02d}",
+        "mobilephone": None if h2 % 4 == 0 else f"+1 {300 + (h1 >> 36) % 600} 555 02{(h1 >> 48) % 100:02d}",
         "address1_city": CITIES[(h1 >> 16) % len(CITIES)],
         "birthdate": _BIRTHDATES[h2 % len(_BIRTHDATES)],
         "gendercode": (None, 1, 2)[(h1 >> 4) % 3],

@@ -126,6 +126,7 @@ CONTACT = TableDef(
             Column("fullname", "String", max_length=160, read_only=True),  # computed by the platform
             Column("emailaddress1", "String", max_length=100),
             Column("telephone1", "String", max_length=50),
+            Column("mobilephone", "String", max_length=50),
             Column("address1_city", "String", max_length=80),
             Column("birthdate", "DateTime", date_only=True),
             Column("gendercode", "Picklist", options=((1, "Male"), (2, "Female"))),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -79,7 +81,7 @@ class DataverseSandbox:
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> DataverseSandbox:
-        server = ThreadingHTTPServer((self.host, self._port), _make_handler(self))
+        server = _Server((self.host, self._port), _make_handler(self))
         server.daemon_threads = True
         # Handshakes happen in the handler threads, so one slow client cannot block accept().
         server.socket = self.tls.server_context().wrap_socket(
@@ -90,7 +92,9 @@ class DataverseSandbox:
         self.entra = Entra(tenant_id=self.tenant_id, resource=self.url, clock=self.clock, lifetime=self._token_lifetime)
         self.entra.register(self.client_id, secret=self.client_secret)
         self.webapi = WebApi(self.store, self.url, wall_clock=self.clock)
-        self._thread = threading.Thread(target=server.serve_forever, name="dataverse-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="dataverse-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -315,6 +319,15 @@ class DataverseSandbox:
         self._stopping.wait(seconds)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Failed TLS handshakes (a client not trusting the CA) and dropped connections are expected.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ssl.SSLError, ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def _make_handler(sandbox: DataverseSandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
         pass
@@ -361,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry: dict[str, Any] = {
             "time": self.sandbox.clock(),
             "method": self.command,
-            "path": path,
+            "path": unquote(path),
             "query": split.query,
             "headers": {h: self.headers.get(h) for h in _LOGGED_HEADERS if self.headers.get(h) is not None},
             "authorized": bool(self.headers.get("Authorization")),
