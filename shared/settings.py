@@ -64,6 +64,11 @@ class CampaignSettings:
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/{self.organization}/campaign/"
 
+    @property
+    def ims_token_url(self) -> str:
+        """OAuth Server-to-Server token endpoint on the IMS host."""
+        return f"{self.ims_url.rstrip('/')}/ims/token/v3"
+
 
 @dataclasses.dataclass(frozen=True)
 class SftpSettings:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.clients.campaign import CampaignClient, build_campaign_client
@@ -56,7 +58,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(max_total_wait=settings.run.max_retry_wait)
 
 
-def build_dataverse(settings: Settings) -> Any:
+def build_dataverse(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Any:
     from shared.clients.dataverse import build_dataverse_client
 
     dv = settings.dataverse
@@ -73,30 +75,33 @@ def build_dataverse(settings: Settings) -> Any:
         verify=dv.verify,
         policy=retry_policy(settings),
         timeout=(settings.run.connect_timeout, settings.run.read_timeout),
+        sleep=sleep,
     )
 
 
-def build_campaign(settings: Settings) -> CampaignClient:
+def build_campaign(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> CampaignClient:
     cs = settings.campaign
     return build_campaign_client(
         cs.api_root,
-        cs.ims_url,
+        cs.ims_token_url,
         cs.client_id,
         cs.client_secret.reveal(),
         cs.scopes,
         policy=retry_policy(settings),
         timeout=(settings.run.connect_timeout, settings.run.read_timeout),
+        sleep=sleep,
     )
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> Services:
+    """Everything a flow needs. `sleep` is injectable so retry waits in tests are instant."""
     config = load_sync_config(settings.sync_config, base_dir=APP_ROOT)
     return Services(
         settings=settings,
         config=config,
         state=build_state(settings),
-        dataverse=build_dataverse(settings),
-        campaign=build_campaign(settings),
+        dataverse=build_dataverse(settings, sleep),
+        campaign=build_campaign(settings, sleep),
     )
 
 

@@ -19,6 +19,7 @@ DEFAULT_CUSTOM_RESOURCES: tuple[dict[str, Any], ...] = (
             "tier": {"type": "enumeration", "values": ["none", "bronze", "silver", "gold"]},
             "validUntil": "date",
             "active": "boolean",
+            "contactId": {"type": "string", "length": 64},  # the Dynamics contact id, for joins in workflows
             "profile": {"type": "link", "target": "profile"},
         },
         "filters": [{"name": "byCrmId", "attribute": "crmId", "param": "crmId_parameter"}],

@@ -10,6 +10,7 @@ turns a lost index entry into a PATCH instead of a duplicate.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import hashlib
@@ -19,8 +20,9 @@ from typing import Any, Protocol
 
 from shared.clients.campaign import CampaignClient, ResourceClient
 from shared.config.model import PicklistMode, SyncConfig, TableMapping
+from shared.core.errors import RecordError
 from shared.core.filters import passes
-from shared.core.projection import RecordError, payload_hash, project
+from shared.core.projection import payload_hash, project, record_key
 from shared.flows.runner import OutOfTime, RunContext
 from shared.http import ApiError, Outcome
 from shared.state.checkpoints import INCREMENTAL, INITIAL, Checkpoint, CheckpointStore
@@ -100,7 +102,7 @@ def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
     source: dict[str, str] = {}
     for name in table.source_attributes():
         declared = next((f.source_type for f in table.fields if f.source == name and f.source_type), None)
-        actual = definition.attributes.get(name)
+        actual = definition.attributes.get(_attribute_name(name))
         if actual is None:
             problems.append(f"Dataverse table '{table.entity}' has no column '{name}'")
             continue
@@ -114,7 +116,7 @@ def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
         resource_type = deps.campaign.resource_type(table.resource, root=CAMPAIGN_ROOT)
     except ApiError as exc:
         raise IngressConfigError(f"Campaign resource '{table.resource}' cannot be read: {exc.describe()}") from exc
-    target_attributes = resource_type.attributes
+    target_attributes = resource_type.res_types  # technical types (long, double, ...): what conversion speaks
     target: dict[str, str] = {}
     for field in table.fields:
         actual = target_attributes.get(field.target)
@@ -133,11 +135,27 @@ def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
     return TableTypes(source=source, target=target, labels=labels)
 
 
+def _attribute_name(column: str) -> str:
+    """Web API rows carry a lookup `x` as `_x_value`; metadata names the attribute `x`."""
+    if column.startswith("_") and column.endswith("_value"):
+        return column[1:-6]
+    return column
+
+
 # ----------------------------------------------------------------------------------------- records
 
 
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """What happened to one record, and what the index must learn once the page is done."""
+
+    result: str  # a count name: created, updated, unchanged, deleted, filtered_out, ...
+    index_put: IndexEntry | None = None
+    index_delete: bool = False
+
+
 class RecordWriter:
-    """Applies one Dynamics row or delete to Campaign; returns what happened as a count name."""
+    """Applies one Dynamics row or delete to Campaign, given the record's index entry (or None)."""
 
     def __init__(self, table: TableMapping, deps: IngressDeps, types: TableTypes, *, generation: int) -> None:
         self.table = table
@@ -146,41 +164,45 @@ class RecordWriter:
         self.generation = generation
         self.resource: ResourceClient = deps.campaign.resource(table.resource, root=CAMPAIGN_ROOT)
 
-    def upsert(self, row: Mapping[str, Any], *, initial: bool) -> str:
-        record_id = _record_id(row, self.table.primary_key)
-        entry = self.deps.index.get(self.table.name, record_id)
+    def apply(
+        self, record_id: str, row: Mapping[str, Any] | None, entry: IndexEntry | None, *, initial: bool
+    ) -> Applied:
+        """A changed row (upsert) or a deleted one (row None)."""
+        return self.remove(record_id, entry) if row is None else self.upsert(row, entry, initial=initial)
+
+    def upsert(self, row: Mapping[str, Any], entry: IndexEntry | None, *, initial: bool) -> Applied:
+        record_id = record_key(row, self.table)
         if not passes(row, self.table.filters):
             if entry is not None and self.table.filters.delete_filtered_out:
-                self._delete(entry.href, record_id)
-                return "deleted_filtered_out"
-            return "filtered_out"
+                self.resource.delete(entry.href, missing_ok=True)
+                return Applied("deleted_filtered_out", index_delete=True)
+            return Applied("filtered_out")
         # New records and full reads carry every mapped field; increments only the apply-updates fields.
-        full = initial or entry is None or entry.generation != self.generation
+        current = entry if entry is not None and entry.generation == self.generation else None
+        full = initial or current is None
         payload = self._project(row, full=full)
         updates_hash = payload_hash(self._project(row, full=False))
-        full_hash = payload_hash(payload) if full else (entry.hash_full if entry else "")
-        if entry is not None and entry.generation == self.generation:
-            stored, current = (entry.hash_full, full_hash) if full else (entry.hash_updates, updates_hash)
-            if stored == current:
-                return "unchanged"
+        full_hash = payload_hash(payload) if full else (current.hash_full if current else "")
+        if current is not None:
+            stored, now = (current.hash_full, full_hash) if full else (current.hash_updates, updates_hash)
+            if stored == now:
+                return Applied("unchanged")
         href, created = self._write(entry, record_id, payload)
-        self.deps.index.put(
-            IndexEntry(self.table.name, record_id, href, hash_full=full_hash, hash_updates=updates_hash,
-                       generation=self.generation)
+        return Applied(
+            "created" if created else "updated",
+            index_put=IndexEntry(self.table.name, record_id, href, hash_full=full_hash, hash_updates=updates_hash,
+                                 generation=self.generation),
         )  # fmt: skip
-        return "created" if created else "updated"
 
-    def remove(self, record_id: str) -> str:
+    def remove(self, record_id: str, entry: IndexEntry | None) -> Applied:
         """A Dynamics delete: removed in Campaign when the mapping applies deletes."""
         if not self.table.apply_deletes:
-            return "deletes_ignored"
-        entry = self.deps.index.get(self.table.name, record_id)
+            return Applied("deletes_ignored")
         href = entry.href if entry else self._lookup(record_id)
         if href is None:
-            self.deps.index.delete(self.table.name, record_id)
-            return "deletes_unknown"
-        self._delete(href, record_id)
-        return "deleted"
+            return Applied("deletes_unknown", index_delete=entry is not None)
+        self.resource.delete(href, missing_ok=True)
+        return Applied("deleted", index_delete=True)
 
     def _project(self, row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
         return project(row, self.table, full=full, source_types=self.types.source, target_types=self.types.target,
@@ -194,6 +216,8 @@ class RecordWriter:
                 if exc.status != 404:
                     raise
                 # The stored href went stale (record deleted or re-keyed in Campaign): resolve it again.
+        # Campaign has no upsert: look the record up by its custom key first, so a write whose index
+        # entry was lost (a run cut between the two) becomes a PATCH, never a duplicate.
         href = self._lookup(record_id)
         if href is not None:
             return self.resource.patch(href, payload).href or href, False
@@ -202,17 +226,6 @@ class RecordWriter:
     def _lookup(self, record_id: str) -> str | None:
         found = self.resource.find_by(self.table.lookup_filter, self.table.lookup_parameter, record_id)
         return found[0].href if found else None
-
-    def _delete(self, href: str, record_id: str) -> None:
-        self.resource.delete(href, missing_ok=True)
-        self.deps.index.delete(self.table.name, record_id)
-
-
-def _record_id(row: Mapping[str, Any], primary_key: str) -> str:
-    value = row.get(primary_key)
-    if not value:
-        raise RecordError(f"row without its primary key '{primary_key}'")
-    return str(value).lower()
 
 
 # ----------------------------------------------------------------------------------------- pages
@@ -268,49 +281,67 @@ def sync_changes(
 def write_page(
     page: ChangePage, writer: RecordWriter, deps: IngressDeps, ctx: RunContext, *, initial: bool
 ) -> dict[str, int]:
-    """Write every change of a page in parallel; per-record failures go to dead letters."""
-    # One change per record: the last one wins if a record appears twice.
-    changes: dict[str, Mapping[str, Any] | None] = {}
-    counts: dict[str, int] = {"read": len(page.rows) + len(page.deleted_ids)}
+    """Write every change of a page in parallel; per-record failures go to dead letters. The index
+    learns the page's writes in bulk afterwards, even when the page stops half way."""
+    table = writer.table
+    changes: dict[str, Mapping[str, Any] | None] = {}  # one change per record: the last one wins
+    counts: collections.Counter[str] = collections.Counter(read=len(page.rows) + len(page.deleted_ids))
     for row in page.rows:
         try:
-            changes[_record_id(row, writer.table.primary_key)] = row
-        except RecordError as exc:
-            counts["dead_lettered"] = counts.get("dead_lettered", 0) + 1
-            log.warning("ingress.bad_row table=%s reason=%s", writer.table.name, exc)
+            changes[record_key(row, table)] = row
+        except RecordError as exc:  # no usable id: nothing to dead-letter it under, so count and log it
+            counts["rejected_without_id"] += 1
+            log.warning("ingress.row_without_id table=%s reason=%s", table.name, exc)
     for record_id in page.deleted_ids:
         changes[str(record_id).lower()] = None
 
-    open_letters = {d.record_id for d in deps.dead_letters.entries(FLOW, writer.table.name)}
+    entries = deps.index.get_many(table.name, changes, parallel=deps.max_parallel)
+    open_letters = {d.record_id for d in deps.dead_letters.entries(FLOW, table.name)}
 
-    def apply(record_id: str, row: Mapping[str, Any] | None) -> str:
+    def apply(record_id: str, row: Mapping[str, Any] | None) -> Applied:
         if ctx.out_of_time():
             raise OutOfTime()
+        entry = entries.get(record_id)
         try:
-            result = writer.remove(record_id) if row is None else writer.upsert(row, initial=initial)
+            applied = writer.apply(record_id, row, entry, initial=initial)
         except (RecordError, ApiError) as exc:
-            if isinstance(exc, ApiError) and exc.outcome is not Outcome.RECORD_ERROR:
-                raise  # not this record's fault: stop the run, the page is redone next time
-            reason = str(exc) if isinstance(exc, RecordError) else exc.describe()
-            deps.dead_letters.record(FLOW, writer.table.name, record_id, reason)
-            return "dead_lettered"
+            dead_letter(deps, table, record_id, exc)
+            return Applied("dead_lettered")
         if record_id in open_letters:
-            deps.dead_letters.resolve(FLOW, writer.table.name, record_id)
-        return result
+            deps.dead_letters.resolve(FLOW, table.name, record_id)
+        return applied
 
+    done: list[tuple[str, Applied]] = []
+    error: BaseException | None = None
     with concurrent.futures.ThreadPoolExecutor(max_workers=deps.max_parallel) as pool:
-        futures = [pool.submit(apply, record_id, row) for record_id, row in changes.items()]
-        error: BaseException | None = None
-        for future in futures:
+        futures = {pool.submit(apply, record_id, row): record_id for record_id, row in changes.items()}
+        for future in concurrent.futures.as_completed(futures):
             try:
-                name = future.result()
-            except BaseException as exc:  # wait for every record, then raise the first failure
+                done.append((futures[future], future.result()))
+            except BaseException as exc:  # keep what the others did, then raise the first failure
                 error = error or exc
-                continue
-            counts[name] = counts.get(name, 0) + 1
-        if error is not None:
-            raise error
-    return counts
+    record_in_index(deps, table, done)
+    counts.update(applied.result for _, applied in done)
+    if error is not None:
+        # What was done stays done (and counted); the page itself is read again next time.
+        ctx.counts.update({k: v for k, v in counts.items() if k != "read"})
+        raise error
+    return dict(counts)
+
+
+def record_in_index(deps: IngressDeps, table: TableMapping, done: list[tuple[str, Applied]]) -> None:
+    deps.index.put_many(applied.index_put for _, applied in done if applied.index_put is not None)
+    for record_id, applied in done:
+        if applied.index_delete:
+            deps.index.delete(table.name, record_id)
+
+
+def dead_letter(deps: IngressDeps, table: TableMapping, record_id: str, exc: RecordError | ApiError) -> None:
+    """Park a record that failed on its own account; anything else stops the run (page redone later)."""
+    if isinstance(exc, ApiError) and exc.outcome is not Outcome.RECORD_ERROR:
+        raise exc
+    reason = str(exc) if isinstance(exc, RecordError) else exc.describe()
+    deps.dead_letters.record(FLOW, table.name, record_id, reason)
 
 
 def retry_dead_letters(table: TableMapping, deps: IngressDeps, writer: RecordWriter, ctx: RunContext) -> None:
@@ -319,18 +350,17 @@ def retry_dead_letters(table: TableMapping, deps: IngressDeps, writer: RecordWri
         if ctx.out_of_time():
             raise OutOfTime()
         row = deps.dataverse.retrieve(table.entity_set, letter.record_id, table.source_attributes())
+        entry = deps.index.get(table.name, letter.record_id)
         try:
-            result = writer.remove(letter.record_id) if row is None else writer.upsert(row, initial=True)
+            applied = writer.apply(letter.record_id, row, entry, initial=True)
         except (RecordError, ApiError) as exc:
-            if isinstance(exc, ApiError) and exc.outcome is not Outcome.RECORD_ERROR:
-                raise
-            reason = str(exc) if isinstance(exc, RecordError) else exc.describe()
-            deps.dead_letters.record(FLOW, table.name, letter.record_id, reason)
+            dead_letter(deps, table, letter.record_id, exc)
             ctx.counts["dead_letter_retries_failed"] += 1
             continue
+        record_in_index(deps, table, [(letter.record_id, applied)])
         deps.dead_letters.resolve(FLOW, table.name, letter.record_id)
         ctx.counts["dead_letter_retries_ok"] += 1
-        ctx.counts[result] += 1
+        ctx.counts[applied.result] += 1
 
 
 def describe_cursor(checkpoint: Checkpoint) -> str:

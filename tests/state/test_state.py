@@ -179,3 +179,16 @@ def test_blob_staging_parts_and_manifest(store: StateStore) -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("abc-123", "abc-123"), ("a/b", "a%2Fb"), ("x#y?z\\", "x%23y%3Fz%5C")])
 def test_safe_key_escapes_forbidden_characters(raw: str, expected: str) -> None:
     assert safe_key(raw) == expected
+
+
+def test_record_index_bulk_read_and_write(store: StateStore) -> None:
+    index = RecordIndex(store.table("index"))
+    entries = [IndexEntry("contacts", f"id-{i:03d}", f"href{i}", hash_full=f"h{i}") for i in range(250)]
+    entries.append(IndexEntry("loyalty", "id-000", "other-table"))
+    index.put_many(entries)
+    wanted = [f"id-{i:03d}" for i in range(0, 260, 3)]  # includes ids that do not exist
+    found = index.get_many("contacts", wanted)
+    assert set(found) == {f"id-{i:03d}" for i in range(0, 250, 3)}
+    assert found["id-003"].href == "href3" and found["id-003"].hash_full == "h3"
+    assert index.get_many("loyalty", ["id-000"])["id-000"].href == "other-table"
+    assert index.get_many("contacts", []) == {}

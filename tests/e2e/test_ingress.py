@@ -1,0 +1,252 @@
+"""Ingress end to end: Dataverse sandbox -> flow -> Campaign sandbox, state on Azurite."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack, example_config
+
+FIELDS_ON_UPDATE = {"firstName", "lastName", "email", "phone", "mobilePhone", "birthDate", "denyListEmail",
+                    "denyListPhone", "externalId"}  # fmt: skip
+
+
+def contacts_only(**overrides: Any) -> dict[str, Any]:
+    config = example_config(contacts=overrides)
+    config["ingress"]["tables"] = [t for t in config["ingress"]["tables"] if t["name"] == "contacts"]
+    return config
+
+
+def mutate_contacts(stack: Stack, rng: random.Random, count: int) -> dict[str, int]:
+    """Creates, updates and deletes as a Dynamics user would make them."""
+    ids = [row["contactid"] for row in stack.dv.rows("contacts")]
+    done = {"create": 0, "update": 0, "delete": 0}
+    for n in range(count):
+        kind = rng.choice(("create", "update", "update", "delete"))
+        if kind == "create" or not ids:
+            stack.dv.create(
+                "contacts",
+                {
+                    "firstname": f"New{n}",
+                    "lastname": "Person",
+                    "statecode": rng.choice((0, 1)),
+                    "emailaddress1": f"new{n}@example.org",
+                    "donotbulkemail": rng.random() < 0.3,
+                },
+            )
+            done["create"] += 1
+        elif kind == "update":
+            stack.dv.update("contacts", rng.choice(ids), {"lastname": f"Changed{n}", "donotphone": rng.random() < 0.5})
+            done["update"] += 1
+        else:
+            ids.remove(victim := rng.choice(ids))
+            stack.dv.delete("contacts", victim)
+            done["delete"] += 1
+    return done  # fmt: skip
+
+
+def only_updatable(name: str) -> bool:
+    return name in FIELDS_ON_UPDATE
+
+
+def test_initial_load_then_increments_then_idle(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="2500", CAMPAIGN_MAX_PARALLEL="16")
+    stack.dv.seed_contacts(10_000)
+    inactive = sum(1 for r in stack.dv.rows("contacts") if r["statecode"] == 1)
+    assert inactive > 100  # the seed carries inactive contacts, and the first load must too
+
+    [first] = stack.run()
+    assert first.outcome == "completed", first.reason
+    assert first.counts == {"read": 10_000, "created": 10_000}
+    contacts = stack.table("contacts")
+    stack.assert_campaign_matches(contacts)
+    sample = next(r for r in stack.dv.rows("contacts") if r["gendercode"] == 2 and r["statecode"] == 1)
+    [profile] = stack.acs.find_rows("profile", externalId=sample["contactid"])
+    assert (profile["firstName"], profile["email"], profile["gender"]) == (
+        sample["firstname"], sample["emailaddress1"], "female")  # fmt: skip
+
+    changes = mutate_contacts(stack, random.Random(7), 200)
+    [second] = stack.run()
+    assert second.outcome == "completed", second.reason
+    assert second.counts["created"] == changes["create"]
+    assert second.counts["deleted"] == changes["delete"]
+    stack.assert_campaign_matches(contacts, fields=only_updatable)
+
+    stack.acs.clear_requests()
+    [third] = stack.run()
+    assert third.outcome == "completed" and third.counts == {}
+    assert stack.acs.requests() == []  # an identical run costs Campaign nothing
+
+
+@pytest.mark.parametrize(
+    ("combine", "delete_filtered_out"), [("and", False), ("and", True), ("or", False), ("or", True)]
+)
+def test_filters(stack_factory: Callable[..., Stack], combine: str, delete_filtered_out: bool) -> None:
+    rules = [{"field": "statecode", "operator": "eq", "value": 0},
+             {"field": "donotbulkemail", "operator": "eq", "value": False}]  # fmt: skip
+    filters = {"combine": combine, "deleteFilteredOut": delete_filtered_out, "rules": rules}
+    stack = stack_factory(contacts_only(filters=filters))
+    stack.dv.seed_contacts(400)
+    [first] = stack.run()
+    assert first.outcome == "completed", first.reason
+    contacts = stack.table("contacts")
+    stack.assert_campaign_matches(contacts)
+    assert first.counts["filtered_out"] > 0 and first.counts["created"] > 0
+
+    # Records start failing the filters: removed in Campaign only with deleteFilteredOut.
+    synced = [r for r in stack.dv.rows("contacts") if r["statecode"] == 0 and not r["donotbulkemail"]][:20]
+    for row in synced:
+        stack.dv.update("contacts", row["contactid"], {"statecode": 1, "statuscode": 2, "donotbulkemail": True})
+    [second] = stack.run()
+    assert second.outcome == "completed", second.reason
+    if delete_filtered_out:
+        assert second.counts["deleted_filtered_out"] == 20
+        stack.assert_campaign_matches(contacts, fields=only_updatable)
+    else:
+        assert second.counts["filtered_out"] == 20
+        stack.assert_campaign_matches(contacts, fields=only_updatable, allow_extra=True)
+        still_there = {r["externalId"] for r in stack.campaign_rows(contacts)}
+        assert {r["contactid"] for r in synced} <= still_there
+
+
+def test_replacements_and_apply_updates_off(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only())
+    ids = [
+        stack.dv.create("contacts", {"firstname": "A", "lastname": "B", "gendercode": code}) for code in (1, 2, None)
+    ]
+    [run] = stack.run()
+    assert run.outcome == "completed", run.reason
+    genders = {r["externalId"]: r["gender"] for r in stack.campaign_rows(stack.table("contacts"))}
+    assert [genders[i] for i in ids] == ["male", "female", "unknown"]
+
+    # gender has applyUpdates off: an increment does not carry it, a replay does.
+    stack.dv.update("contacts", ids[0], {"gendercode": 2, "firstname": "Changed"})
+    [increment] = stack.run()
+    [profile] = stack.acs.find_rows("profile", externalId=ids[0])
+    assert increment.counts["updated"] == 1 and profile["firstName"] == "Changed" and profile["gender"] == "male"
+
+    from shared.state.checkpoints import CheckpointStore
+
+    CheckpointStore(stack.svc.state.table("checkpoints")).request_reset("ingress", "contacts")
+    [replay] = stack.run()
+    [profile] = stack.acs.find_rows("profile", externalId=ids[0])
+    assert replay.counts["updated"] == 3 and profile["gender"] == "female"
+
+
+def test_custom_table(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory()
+    contact = stack.dv.create("contacts", {"firstname": "Card", "lastname": "Holder"})
+    cards = [
+        stack.dv.create("new_loyaltycards", {
+            "new_name": f"card {n}", "new_cardnumber": f"C-{n:04d}", "new_points": n * 10, "new_tier": 1 + n % 3,
+            "new_validuntil": "2027-06-30", "new_ContactId@odata.bind": f"/contacts({contact})"})
+        for n in range(30)
+    ]  # fmt: skip
+    stack.dv.create("new_loyaltycards", {"new_name": "no number"})  # filtered out: notnull on the card number
+    summaries = {s.table: s for s in stack.run()}
+    assert summaries["loyaltycards"].outcome == "completed", summaries["loyaltycards"].reason
+    assert summaries["loyaltycards"].counts == {"read": 31, "created": 30, "filtered_out": 1}
+    loyalty = stack.table("loyaltycards")
+    stack.assert_campaign_matches(loyalty)
+    [card] = stack.acs.find_rows("cusLoyaltyCard", crmId=cards[4])
+    assert (card["cardNumber"], card["points"], card["tier"], card["contactId"]) == ("C-0004", 40, "silver", contact)
+
+    stack.dv.delete("new_loyaltycards", cards[0])
+    stack.dv.update("new_loyaltycards", cards[1], {"new_points": 999})
+    summaries = {s.table: s for s in stack.run("loyaltycards")}
+    assert summaries["loyaltycards"].counts == {"read": 2, "deleted": 1, "updated": 1}
+    stack.assert_campaign_matches(loyalty)
+
+
+def test_expired_delta_token_resyncs(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only())
+    stack.dv.seed_contacts(300)
+    stack.run()
+    changed = stack.dv.rows("contacts")[5]["contactid"]
+    stack.dv.update("contacts", changed, {"lastname": "AfterExpiry"})
+    stack.dv.expire_delta_tokens()
+    [run] = stack.run()
+    assert run.outcome == "completed", run.reason
+    assert run.counts["resyncs"] == 1 and run.counts["updated"] == 1 and run.counts["unchanged"] == 299
+    assert any("expired" in note for note in run.notes)
+    stack.assert_campaign_matches(stack.table("contacts"), fields=only_updatable)
+
+
+def test_deletes_ignored_unless_applied(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only(options={"applyDeletes": False, "picklists": "value"}))
+    stack.dv.seed_contacts(50)
+    stack.run()
+    victim = stack.dv.rows("contacts")[0]["contactid"]
+    stack.dv.delete("contacts", victim)
+    [run] = stack.run()
+    assert run.counts == {"read": 1, "deletes_ignored": 1}
+    assert stack.acs.find_rows("profile", externalId=victim)
+
+
+def test_bad_records_are_dead_lettered_and_retried(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only())
+    stack.dv.seed_contacts(40)
+    bad = stack.dv.create("contacts", {"firstname": "X" * 45, "lastname": "TooLongForCampaign"})  # firstName is 30
+    [run] = stack.run()
+    assert run.outcome == "completed" and run.counts["created"] == 40 and run.counts["dead_lettered"] == 1
+    from shared.state.deadletters import DeadLetterStore
+
+    letters = DeadLetterStore(stack.svc.state.table("deadletters"))
+    [letter] = letters.entries("ingress", "contacts")
+    assert letter.record_id == bad and "X" * 45 not in letter.reason  # reasons never carry values
+
+    stack.dv.update("contacts", bad, {"firstname": "Fixed"})
+    [retry] = stack.run()
+    assert retry.counts["dead_letter_retries_ok"] == 1
+    assert letters.entries("ingress", "contacts") == []
+    [profile] = stack.acs.find_rows("profile", externalId=bad)
+    assert profile["firstName"] == "Fixed"
+
+
+def test_time_budget_stops_cleanly_and_resumes(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="100")
+    stack.dv.seed_contacts(1000)
+    runs = [stack.run(budget=0.6)[0] for _ in range(3)]
+    assert runs[0].outcome == "partial"
+    while runs[-1].outcome != "completed":
+        runs.append(stack.run(budget=5)[0])
+        assert len(runs) < 40
+    assert sum(r.counts.get("created", 0) for r in runs) == 1000
+    stack.assert_campaign_matches(stack.table("contacts"))
+
+
+def test_table_without_change_tracking_is_refused(stack_factory: Callable[..., Stack]) -> None:
+    config = example_config()
+    untracked = {**config["ingress"]["tables"][1], "name": "untracked",
+                 "source": {"entity": "new_untracked", "entitySet": "new_untrackeds", "primaryKey": "new_untrackedid"},
+                 "fields": [{"source": "new_name", "target": "cardNumber"}], "filters": {"rules": []}}  # fmt: skip
+    config["ingress"]["tables"] = [untracked]
+    stack = stack_factory(config)
+    [run] = stack.run()
+    assert run.outcome == "failed"
+    assert "new_untracked" in run.reason and "change tracking" in run.reason and "Track changes" in run.reason
+    assert stack.acs.requests(method="POST") == [] or all("ims" in r["path"] for r in stack.acs.requests(method="POST"))
+
+
+def test_concurrent_runs_never_both_write(stack_factory: Callable[..., Stack]) -> None:
+    import threading
+
+    stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="100")
+    stack.dv.seed_contacts(500)
+    results = []
+    barrier = threading.Barrier(2)
+
+    def go() -> None:
+        barrier.wait()
+        results.extend(stack.run())
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.outcome for r in results) == ["completed", "skipped"]
+    stack.assert_campaign_matches(stack.table("contacts"))
