@@ -55,6 +55,11 @@ class Table:
 
     def page(self, filters: list[tuple[FilterSpec, str]], after: int, limit: int) -> tuple[list[Row], int | None]:
         """Up to `limit` matching rows with seq > after, and the cursor of the next page (None: last)."""
+        key = self.spec.key
+        if len(filters) == 1 and key and filters[0][0].attribute == key and not filters[0][0].prefix:
+            # A custom key is unique and indexed in Campaign: answer from the key index, not a scan.
+            row = self.by_key(filters[0][1])
+            return ([row] if row is not None and row.seq > after else []), None
         start = bisect.bisect_right(self._order, after)
         found: list[Row] = []
         for index in range(start, len(self._order)):
