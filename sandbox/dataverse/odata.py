@@ -92,9 +92,10 @@ def select_columns(table: TableDef, select: str | None) -> list[Column]:
 
 
 def project(row: dict[str, Any], columns: list[Column]) -> dict[str, Any]:
-    out: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber", 0)}"'}
+    get = row.get
+    out: dict[str, Any] = {"@odata.etag": f'W/"{get("versionnumber", 0)}"'}
     for column in columns:
-        out[column.select_name] = row.get(column.name)
+        out[column.select_name] = get(column.name)
     return out
 
 

@@ -53,11 +53,12 @@ class Column:
     navigation: tuple[tuple[str, str], ...] = ()  # Lookup: (navigation property, target logical name)
     read_only: bool = False
     date_only: bool = False
+    # The name used in $select and in read results: lookups read as `_<name>_value`. A plain
+    # attribute, not a property: projections read it for every column of every row.
+    select_name: str = dataclasses.field(init=False, default="")
 
-    @property
-    def select_name(self) -> str:
-        """The name used in $select and in read results: lookups read as `_<name>_value`."""
-        return f"_{self.name}_value" if self.type == "Lookup" else self.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "select_name", f"_{self.name}_value" if self.type == "Lookup" else self.name)
 
 
 @dataclasses.dataclass(frozen=True)

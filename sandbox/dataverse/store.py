@@ -53,13 +53,14 @@ class ChangeWindow:
 
 
 class Table:
-    def __init__(self, definition: TableDef, generator: Callable[[int, int, int], Row] | None = None) -> None:
+    def __init__(self, definition: TableDef, generator: Callable[..., Row] | None = None) -> None:
         self.definition = definition
         self.generator = generator
         self.segments: list[Segment] = []
         self.seeded = 0
         self.rows: dict[str, Row] = {}
         self.tombstones: set[str] = set()
+        self.changed_seeded: set[int] = set()  # indices of seeded rows updated or deleted since seeding
         self.created: list[str] = []  # ids of non-seeded rows in creation order (deleted ones stay, skipped)
         self.log_versions: list[int] = []
         self.log_ids: list[str] = []
@@ -95,17 +96,24 @@ class Table:
         assert self.generator is not None
         return self.generator(index, segment.seed, segment.version)
 
-    def seeded_row(self, index: int, segment: Segment) -> Row | None:
-        """Current state of seeded row `index` (None if deleted)."""
-        row_id = generate.guid_for(index, segment.seed)
-        row = self.rows.get(row_id)
-        if row is not None:
-            return row
-        if row_id in self.tombstones:
+    def seeded_row(self, index: int, segment: Segment, columns: tuple[str, ...] | None = None) -> Row | None:
+        """Current state of seeded row `index` (None if deleted); generated rows hold only `columns` if given."""
+        if index in self.changed_seeded:
+            row_id = generate.guid_for(index, segment.seed)
+            row = self.rows.get(row_id)
+            if row is not None:
+                return row
+            if row_id in self.tombstones:
+                return None
+        if self.generator is None:
             return None
-        return self.generator(index, segment.seed, segment.version) if self.generator else None
+        if columns is None:
+            return self.generator(index, segment.seed, segment.version)
+        return self.generator(index, segment.seed, segment.version, columns)
 
-    def scan(self, cursor: tuple[str, int]) -> Iterator[tuple[tuple[str, int], Row]]:
+    def scan(
+        self, cursor: tuple[str, int], columns: tuple[str, ...] | None = None
+    ) -> Iterator[tuple[tuple[str, int], Row]]:
         """Live rows from `cursor` on, each with the cursor of the row after it.
 
         Cursor ("s", i) is seeded index i; ("c", j) is the j-th created row. Rows seeded after a scan
@@ -116,7 +124,7 @@ class Table:
             for segment in list(self.segments):
                 end = segment.start + segment.count
                 for index in range(max(pos, segment.start), end):
-                    row = self.seeded_row(index, segment)
+                    row = self.seeded_row(index, segment, columns)
                     if row is not None:
                         yield ("s", index + 1), row
                 pos = max(pos, end)
@@ -151,6 +159,14 @@ class Table:
         return window
 
     # -- writes (the Store calls these under its lock and records undo steps) --------------------
+    def mark_seeded_change(self, row_id: str) -> bool:
+        """Note that a seeded row no longer matches its generated state. True if `row_id` is seeded."""
+        index = self.seeded_index(row_id)
+        if index is None:
+            return False
+        self.changed_seeded.add(index)
+        return True
+
     def _log(self, version: int, row_id: str, deleted: bool) -> None:
         self.log_versions.append(version)
         self.log_ids.append(row_id)
@@ -196,7 +212,7 @@ class Store:
             was_tombstone = row_id in table.tombstones
             table.rows[row_id] = row
             table.tombstones.discard(row_id)
-            seeded = table.seeded_index(row_id) is not None
+            seeded = table.mark_seeded_change(row_id)
             if not seeded:
                 table.created.append(row_id)
             table.live += 1
@@ -219,6 +235,7 @@ class Store:
             version = self._bump()
             row["versionnumber"] = version
             table.rows[row_id] = row
+            table.mark_seeded_change(row_id)
             table._log(version, row_id, False)
             self._undo(lambda: self._undo_replace(table, row_id, previous))
 
@@ -232,7 +249,7 @@ class Store:
     def remove(self, table: Table, row_id: str) -> None:
         with self.lock:
             previous = table.rows.pop(row_id, None)
-            seeded = table.seeded_index(row_id) is not None
+            seeded = table.mark_seeded_change(row_id)
             if seeded:
                 table.tombstones.add(row_id)
             table.live -= 1

@@ -225,7 +225,7 @@ class WebApi:
             # The snapshot version is fixed on the first page and travels in the paging cookie.
             snapshot = int(cookie["w"]) if cookie else self.store.version
             cursor = tuple(cookie["c"]) if cookie else ("s", 0)
-            rows, next_cursor = _take(table.scan(cursor), page_size)  # type: ignore[arg-type]
+            rows, next_cursor = _take(table.scan(cursor, _names(columns)), page_size)  # type: ignore[arg-type]
             value = [project(row, columns) for row in rows]
         payload: dict[str, Any] = {"@odata.context": self._context(definition, query), "value": value}
         if next_cursor is not None:
@@ -260,6 +260,7 @@ class WebApi:
             until = int(cookie["u"]) if cookie else self.store.version
             position = int(cookie["p"]) if cookie else 0
             window = table.window(since, until)
+            names = _names(columns)
             value: list[dict[str, Any]] = []
             seeded = window.seeded
             upserts = len(window.upserts)
@@ -269,7 +270,7 @@ class WebApi:
                     segment, index = _locate(window.segments, position)
                     row_id = _seeded_id(segment, index)
                     if row_id not in window.touched:
-                        row = table.seeded_row(index, segment)
+                        row = table.seeded_row(index, segment, names)
                         if row is not None:
                             value.append(project(row, columns))
                 elif position < seeded + upserts:
@@ -320,7 +321,8 @@ class WebApi:
                     payload["@odata.count"] = min(len(matching), 5000)  # capped (PA count-rows.md)
             else:
                 cursor = tuple(cookie["c"]) if cookie else ("s", 0)
-                scan = ((c, r) for c, r in table.scan(cursor) if predicate is None or predicate(r))  # type: ignore[arg-type]
+                names = _names(columns) if predicate is None else None  # a filter may read any column
+                scan = ((c, r) for c, r in table.scan(cursor, names) if predicate is None or predicate(r))  # type: ignore[arg-type]
                 rows, next_cursor = _take(scan, page_size)
                 next_token = {"c": list(next_cursor)} if next_cursor is not None else None
             payload["value"] = [project(row, columns) for row in rows]
@@ -608,6 +610,11 @@ def _resolve_references(part: multipart.RequestPart, references: dict[str, str])
 def _part(part: multipart.RequestPart, response: Response) -> multipart.ResponsePart:
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     return multipart.ResponsePart(response.status, headers, response.body, part.content_id)
+
+
+def _names(columns: list[Column]) -> tuple[str, ...]:
+    """Stored column names a projection needs (the version feeds @odata.etag)."""
+    return tuple(dict.fromkeys([*(c.name for c in columns), "versionnumber"]))
 
 
 def _page_size(prefer: dict[str, str]) -> int:
