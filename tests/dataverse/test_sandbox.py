@@ -160,3 +160,54 @@ def test_command_line_serves_until_terminated(tmp_path: pathlib.Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=15) == 0
+
+
+def _session(sandbox: DataverseSandbox) -> tuple[requests.Session, dict[str, str]]:
+    headers = {"Authorization": f"Bearer {sandbox.issue_token()}", "Accept": "application/json"}
+    return build_verified_session(str(sandbox.ca_path)), headers
+
+
+def test_sandbox_write_preferences_follow_the_docs(dataverse_sandbox: DataverseSandbox) -> None:
+    session, headers = _session(dataverse_sandbox)
+    url = f"{dataverse_sandbox.api_url}contacts"
+
+    plain = session.post(url, json={"lastname": "A"}, headers=headers, timeout=10)
+    assert plain.status_code == 204 and plain.headers["OData-EntityId"].startswith(url + "(")
+    shown = session.post(
+        url + "?$select=lastname", json={"lastname": "B"}, headers={**headers, "Prefer": "return=representation"}
+    )
+    assert shown.status_code == 201 and shown.json()["lastname"] == "B"
+    row_id = shown.json()["contactid"]
+    # Upsert: 200 for an update, 201 for a create with return=representation; If-None-Match: * never updates.
+    represent = {**headers, "Prefer": "return=representation"}
+    assert session.patch(f"{url}({row_id})", json={"lastname": "C"}, headers=represent).status_code == 200
+    new_id = "0f0f0f0f-0000-4000-8000-000000000001"
+    assert session.patch(f"{url}({new_id})", json={"lastname": "D"}, headers=represent).status_code == 201
+    refused = session.patch(f"{url}({row_id})", json={"lastname": "E"}, headers={**headers, "If-None-Match": "*"})
+    assert refused.status_code == 412 and refused.json()["error"]["code"] == "0x80040237"
+    by_key = session.get(f"{url}(emailaddress1='a@example.com')", headers=headers)
+    assert by_key.status_code == 400 and "The key in the request URI is not valid" in by_key.json()["error"]["message"]
+    unknown = session.get(f"{dataverse_sandbox.api_url}accounts", headers=headers)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "0x80060888"
+
+
+def test_sandbox_service_documents(dataverse_sandbox: DataverseSandbox) -> None:
+    session, headers = _session(dataverse_sandbox)
+    api = dataverse_sandbox.api_url
+
+    metadata = session.get(api + "$metadata", headers=headers, timeout=10).text
+    tracked = metadata.split('<EntitySet Name="new_loyaltycards"')[1].split("</EntitySet>")[0]
+    untracked = metadata.split('<EntitySet Name="new_untrackeds"')[1].split("</EntitySet>")[0]
+    assert "Org.OData.Capabilities.V1.ChangeTracking" in tracked
+    assert "ChangeTracking" not in untracked
+    assert set(session.get(api + "WhoAmI", headers=headers).json()) >= {"UserId", "BusinessUnitId", "OrganizationId"}
+    assert session.get(api + "organizations", headers=headers).json()["value"][0]["expirechangetrackingindays"] == 7
+    tracked_tables = session.get(
+        api + "EntityDefinitions?$select=LogicalName&$filter=ChangeTrackingEnabled eq true", headers=headers
+    ).json()["value"]
+    assert {t["LogicalName"] for t in tracked_tables} == {
+        "contact",
+        "task",
+        "new_loyaltycard",
+        "new_campaignemailevent",
+    }
