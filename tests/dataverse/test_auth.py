@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from sandbox.dataverse import DataverseSandbox
 from shared.auth.dataverse_token import DataverseTokenProvider, TokenAcquisitionError
-from shared.clients.dataverse import DataverseClient, build_client, build_verified_session
+from shared.clients.dataverse import DataverseClient, build_client, build_dataverse_client, build_verified_session
 from shared.http import ApiError, Outcome, TransportError
 from tests.fixtures.dataverse import token_provider_for
 
@@ -167,3 +167,29 @@ def test_tls_trust_comes_from_configuration_even_when_requests_ca_bundle_is_set(
     )
     with pytest.raises(TransportError):
         untrusting.total_record_count(["contact"])
+
+
+def test_build_dataverse_client_from_settings_values(dataverse_sandbox: DataverseSandbox) -> None:
+    key_pem, cert_pem, thumbprint = _certificate()
+    dataverse_sandbox.register_client("settings-app", certificate_pem=cert_pem)
+    common = {
+        "url": dataverse_sandbox.url,
+        "tenant_id": dataverse_sandbox.tenant_id,
+        "authority_host": dataverse_sandbox.authority_host,
+        "verify": str(dataverse_sandbox.ca_path),
+        "page_size": 10,
+        "max_parallel": 2,
+    }
+    with_secret = build_dataverse_client(
+        client_id=dataverse_sandbox.client_id, client_secret=dataverse_sandbox.client_secret, **common
+    )
+    with_certificate = build_dataverse_client(
+        client_id="settings-app",
+        certificate=key_pem + cert_pem.decode(),
+        certificate_thumbprint=thumbprint,
+        **common,
+    )
+
+    for client in (with_secret, with_certificate):
+        assert client.total_record_count(["contact"]) == {"contact": 0}
+        assert (client.page_size, client.max_parallel) == (10, 2)

@@ -96,12 +96,19 @@ def test_an_interrupted_initial_read_resumes_from_its_stored_next_link(
     client = make_dataverse_client(page_size=1000)
     first = next(client.iter_changes("contacts", SELECT))
     assert first.next_link
+    dataverse_sandbox.clear_requests()
 
     resumed = list(client.iter_changes("contacts", SELECT, first.next_link))
 
     ids = [r["contactid"] for r in first.rows] + [r["contactid"] for p in resumed for r in p.rows]
     assert len(ids) == len(set(ids)) == 2500
     assert resumed[-1].delta_link
+    # Links are followed as given: the query sent is exactly the link's query, with the page size again.
+    sent = dataverse_sandbox.requests()
+    assert [f"{r['path']}?{r['query']}" for r in sent] == [
+        urlsplit(link).path + "?" + urlsplit(link).query for link in (first.next_link, resumed[0].next_link)
+    ]
+    assert {r["headers"]["prefer"] for r in sent} == {"odata.track-changes,odata.maxpagesize=1000"}
 
 
 def test_a_large_delta_is_paged_and_only_its_last_page_has_the_delta_link(
