@@ -102,6 +102,7 @@ _EXPRESSIONS: dict[str, str] = {
     "fullname": "FIRST_NAMES[h1 % NF] + ' ' + LAST_NAMES[(h1 >> 8) % NL]",
     "emailaddress1": "f'{_FIRST_LOWER[h1 % NF]}.{_LAST_LOWER[(h1 >> 8) % NL]}.{i}@{DOMAINS[i % 3]}'",
     "telephone1": "f'+1 {200 + (h2 >> 32) % 700} 555 01{(h2 >> 44) % 100:02d}'",
+    "mobilephone": "None if h2 % 4 == 0 else f'+1 {300 + (h1 >> 36) % 600} 555 02{(h1 >> 48) % 100:02d}'",
     "address1_city": "CITIES[(h1 >> 16) % len(CITIES)]",
     "birthdate": "_BIRTHDATES[h2 % len(_BIRTHDATES)]",
     "gendercode": "(None, 1, 2)[(h1 >> 4) % 3]",

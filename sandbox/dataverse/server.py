@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -380,7 +381,12 @@ class _Handler(BaseHTTPRequestHandler):
             "authorized": bool(self.headers.get("Authorization")),
         }
         with self.sandbox.in_flight() as in_flight:
-            response = self._answer(path, split.query, body, in_flight, entry)
+            try:
+                response = self._answer(path, split.query, body, in_flight, entry)
+            except Exception:  # a sandbox bug: answer like the service would, and show the traceback
+                traceback.print_exc()
+                response = Response(500, {"Content-Type": JSON_TYPE},
+                                    error_body("0x80040216", "An unexpected error occurred."))  # fmt: skip
         if response is None:  # dropped connection
             entry["status"] = 0
             self.sandbox.record(entry)

@@ -5,11 +5,23 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import requests
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
+from requests.adapters import HTTPAdapter
 
 TABLE_NAMES = ("checkpoints", "leases", "index", "deadletters", "runs")
+POOL_SIZE = 32  # flows read and write the index from many threads; urllib3's default pool keeps only 10
+
+
+def _transport() -> RequestsTransport:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
 
 
 class StateStore:
@@ -30,8 +42,8 @@ class StateStore:
     @classmethod
     def from_connection_string(cls, connection_string: str, **kwargs: Any) -> StateStore:
         return cls(
-            TableServiceClient.from_connection_string(connection_string),
-            BlobServiceClient.from_connection_string(connection_string),
+            TableServiceClient.from_connection_string(connection_string, transport=_transport()),
+            BlobServiceClient.from_connection_string(connection_string, transport=_transport()),
             **kwargs,
         )
 
@@ -39,8 +51,12 @@ class StateStore:
     def from_account(cls, account_name: str, credential: Any, **kwargs: Any) -> StateStore:
         """Identity-based access (managed identity in Azure): the storage account has shared keys disabled."""
         return cls(
-            TableServiceClient(f"https://{account_name}.table.core.windows.net", credential=credential),
-            BlobServiceClient(f"https://{account_name}.blob.core.windows.net", credential=credential),
+            TableServiceClient(
+                f"https://{account_name}.table.core.windows.net", credential=credential, transport=_transport()
+            ),
+            BlobServiceClient(
+                f"https://{account_name}.blob.core.windows.net", credential=credential, transport=_transport()
+            ),
             **kwargs,
         )
 
