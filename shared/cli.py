@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     letters.add_argument("--drop", metavar="RECORD_ID", help="forget one dead letter (with --table)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("sync").setLevel(logging.INFO)  # our own events; the SDKs' request logs stay quiet
+    logging.getLogger("sync.run").setLevel(logging.WARNING)  # summaries are printed below, not logged twice
     env = dict(os.environ)
     if args.settings:
         env = {**read_local_settings(args.settings), **env}
