@@ -110,6 +110,7 @@ def _status(svc: Services) -> list[dict[str, object]]:
                 "generation": cp.generation,
                 "pages_in_current_read": cp.pages,
                 "replay_requested": cp.reset_requested,
+                "last_checkpoint": {"outcome": cp.last_outcome, "run_started_at": cp.last_run_at},
                 "dead_letters": len(letters.entries(INGRESS, table.name)),
                 "last_run": last[0] if last else None,
             }

@@ -8,9 +8,9 @@ import pathlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from shared.clients.campaign import CampaignClient, build_campaign_client
+from shared.clients.dataverse import DataverseClient, build_dataverse_client
 from shared.config.loader import load_sync_config
 from shared.config.model import SyncConfig
 from shared.flows.ingress import IngressDeps
@@ -29,7 +29,7 @@ class Services:
     settings: Settings
     config: SyncConfig
     state: StateStore
-    dataverse: Any
+    dataverse: DataverseClient
     campaign: CampaignClient
 
     def ingress_deps(self) -> IngressDeps:
@@ -58,9 +58,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(max_total_wait=settings.run.max_retry_wait)
 
 
-def build_dataverse(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Any:
-    from shared.clients.dataverse import build_dataverse_client
-
+def build_dataverse(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> DataverseClient:
     dv = settings.dataverse
     return build_dataverse_client(
         url=dv.url,

@@ -15,10 +15,11 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from shared.clients.campaign import CampaignClient, ResourceClient
+from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient, Page
 from shared.config.model import PicklistMode, SyncConfig, TableMapping
 from shared.core.errors import RecordError
 from shared.core.filters import passes
@@ -39,21 +40,6 @@ class IngressConfigError(Exception):
     """The mapping does not fit the Dynamics or Campaign instance: nothing is written."""
 
 
-class ChangePage(Protocol):
-    rows: list[dict[str, Any]]
-    deleted_ids: list[str]
-    next_link: str | None
-    delta_link: str | None
-
-
-class ChangeSource(Protocol):
-    """What ingress needs from Dataverse."""
-
-    def iter_changes(self, entity_set: str, select: Iterable[str], link: str | None = None) -> Iterator[ChangePage]: ...
-
-    def retrieve(self, entity_set: str, record_id: str, select: Iterable[str]) -> dict[str, Any] | None: ...
-
-
 @dataclasses.dataclass(frozen=True)
 class TableTypes:
     """Source and target types and picklist labels, read from both instances once per run."""
@@ -65,7 +51,7 @@ class TableTypes:
 
 @dataclasses.dataclass
 class IngressDeps:
-    dataverse: Any  # shared.clients.dataverse.DataverseClient (ChangeSource plus metadata)
+    dataverse: DataverseClient
     campaign: CampaignClient
     checkpoints: CheckpointStore
     index: RecordIndex
@@ -93,12 +79,7 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> Any:
 def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
     """Check the mapping against both instances before any write; every problem is reported at once."""
     problems: list[str] = []
-    definition = deps.dataverse.entity_definition(table.entity)
-    if not definition.change_tracking_enabled:
-        raise IngressConfigError(
-            f"Dataverse table '{table.entity}' has change tracking off: enable 'Track changes' in the table's "
-            "properties (Power Apps > Tables > Properties > Advanced options), then run again"
-        )
+    definition = deps.dataverse.require_change_tracking(table.entity)  # names the table and how to enable it
     source: dict[str, str] = {}
     for name in table.source_attributes():
         declared = next((f.source_type for f in table.fields if f.source == name and f.source_type), None)
@@ -235,8 +216,6 @@ def sync_changes(
     table: TableMapping, deps: IngressDeps, writer: RecordWriter, checkpoint: Checkpoint, ctx: RunContext
 ) -> bool:
     """Read pages from the stored position and write them; True once the read reached its delta link."""
-    from shared.clients.dataverse import ChangeTrackingExpired
-
     if checkpoint.reset_requested:
         checkpoint.start_full_read(replay=True)
         writer.generation = checkpoint.generation
@@ -261,6 +240,8 @@ def sync_changes(
                     checkpoint.pages, checkpoint.counters = 0, {}
                 else:
                     checkpoint.next_link = page.next_link
+                checkpoint.last_outcome = "completed" if page.delta_link else "partial"
+                checkpoint.last_run_at = ctx.started_at
                 deps.checkpoints.save(checkpoint)
                 ctx.cursor_to = describe_cursor(checkpoint)
                 ctx.heartbeat()
@@ -279,7 +260,7 @@ def sync_changes(
 
 
 def write_page(
-    page: ChangePage, writer: RecordWriter, deps: IngressDeps, ctx: RunContext, *, initial: bool
+    page: Page, writer: RecordWriter, deps: IngressDeps, ctx: RunContext, *, initial: bool
 ) -> dict[str, int]:
     """Write every change of a page in parallel; per-record failures go to dead letters. The index
     learns the page's writes in bulk afterwards, even when the page stops half way."""

@@ -41,6 +41,7 @@ class RunContext:
     cursor_from: str = ""
     cursor_to: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    started_at: str = ""  # UTC, ISO 8601
 
     def out_of_time(self) -> bool:
         return self.monotonic() >= self.deadline
@@ -88,7 +89,7 @@ def run_flow(
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
     lease = RunLease(state.table("leases"), f"{flow}~{table}", run_id, duration=budget_seconds + LEASE_MARGIN_SECONDS,
                      clock=clock)  # fmt: skip
-    ctx = RunContext(flow, table, run_id, started + budget_seconds, lease, monotonic)
+    ctx = RunContext(flow, table, run_id, started + budget_seconds, lease, monotonic, started_at=started_at)
     outcome, reason = "completed", ""
     try:
         lease.acquire()

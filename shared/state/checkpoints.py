@@ -35,9 +35,8 @@ class Checkpoint:
     counters: dict[str, int] = dataclasses.field(default_factory=dict)  # totals of the current read
     reset_requested: bool = False  # replay: the next run starts a full read
     generation: int = 0  # bumped on every reset, so old runs can tell they are stale
-    last_outcome: str = ""
+    last_outcome: str = ""  # completed | partial, as of the last save of a run (failures: see the run log)
     last_run_at: str = ""
-    last_error: str = ""
     etag: str | None = dataclasses.field(default=None, compare=False)
 
     def start_full_read(self, *, replay: bool) -> None:
@@ -58,7 +57,7 @@ class Checkpoint:
 
 
 _FIELDS = ("phase", "next_link", "delta_link", "pages", "reset_requested", "generation", "last_outcome",
-           "last_run_at", "last_error")  # fmt: skip
+           "last_run_at")  # fmt: skip
 
 
 class CheckpointStore:

@@ -166,8 +166,8 @@ def test_the_shipped_example_validates_and_round_trips() -> None:
         "new_cardnumber": "cardNumber",
         "new_points": "points",
         "new_tier": "tier",
-        "new_expireson": "expiresOn",
-        "_new_contactid_value": "contactExternalId",
+        "new_validuntil": "validUntil",
+        "_new_contactid_value": "contactId",
     }
     assert ("donotbulkemail", "denyListEmail") in {(f.source, f.target) for f in contacts.fields}
     assert parse_sync_config(dump_sync_config(config)) == config

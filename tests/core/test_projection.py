@@ -150,19 +150,17 @@ def test_the_shipped_example_projects_sandbox_rows() -> None:
         "new_loyaltycardid": "11111111-2222-3333-4444-555555555555",
         "new_cardnumber": "LC-1",
         "new_points": 1200,
-        "new_tier": 100000001,
-        "new_expireson": "2027-01-31",
+        "new_tier": 3,
+        "new_validuntil": "2027-01-31",
         "_new_contactid_value": CONTACT_ID,
     }
     cards = config.table("loyaltycards")
-    assert project(
-        card, cards, full=True, source_types={}, target_types={}, labels={"new_tier": {100000001: "Gold"}}
-    ) == {
+    assert project(card, cards, full=True, source_types={}, target_types={}) == {
         "cardNumber": "LC-1",
         "points": 1200,
-        "tier": "Gold",
-        "expiresOn": "2027-01-31",
-        "contactExternalId": CONTACT_ID.lower(),
+        "tier": "gold",  # through the replacements onto Campaign's enumeration values
+        "validUntil": "2027-01-31",
+        "contactId": CONTACT_ID.lower(),
         "crmId": "11111111-2222-3333-4444-555555555555",
     }
 

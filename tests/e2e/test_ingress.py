@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.state.checkpoints import CheckpointStore
 from tests.e2e.conftest import Stack, example_config
 
 FIELDS_ON_UPDATE = {"firstName", "lastName", "email", "phone", "mobilePhone", "birthDate", "denyListEmail",
@@ -129,8 +130,6 @@ def test_replacements_and_apply_updates_off(stack_factory: Callable[..., Stack])
     [profile] = stack.acs.find_rows("profile", externalId=ids[0])
     assert increment.counts["updated"] == 1 and profile["firstName"] == "Changed" and profile["gender"] == "male"
 
-    from shared.state.checkpoints import CheckpointStore
-
     CheckpointStore(stack.svc.state.table("checkpoints")).request_reset("ingress", "contacts")
     [replay] = stack.run()
     [profile] = stack.acs.find_rows("profile", externalId=ids[0])
@@ -212,10 +211,13 @@ def test_time_budget_stops_cleanly_and_resumes(stack_factory: Callable[..., Stac
     stack.dv.seed_contacts(1000)
     runs = [stack.run(budget=0.6)[0] for _ in range(3)]
     assert runs[0].outcome == "partial"
+    checkpoints = CheckpointStore(stack.svc.state.table("checkpoints"))
+    assert checkpoints.load("ingress", "contacts").last_outcome == "partial"
     while runs[-1].outcome != "completed":
         runs.append(stack.run(budget=5)[0])
         assert len(runs) < 40
     assert sum(r.counts.get("created", 0) for r in runs) == 1000
+    assert checkpoints.load("ingress", "contacts").last_outcome == "completed"
     stack.assert_campaign_matches(stack.table("contacts"))
 
 
