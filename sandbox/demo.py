@@ -16,6 +16,7 @@ import sys
 from sandbox.azurite import Azurite
 from sandbox.campaign import CampaignSandbox, SandboxConfig
 from sandbox.dataverse import DataverseSandbox
+from sandbox.settings import sandbox_settings
 from shared import cli
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -67,21 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def local_values(dv: DataverseSandbox, acs: CampaignSandbox, azurite: Azurite) -> dict[str, str]:
     sample = json.loads((REPO / "local.settings.sample.json").read_text())["Values"]
-    return {
-        **sample,
-        "DATAVERSE_URL": dv.url,
-        "DATAVERSE_TENANT_ID": dv.tenant_id,
-        "DATAVERSE_CLIENT_ID": dv.client_id,
-        "DATAVERSE_CLIENT_SECRET": dv.client_secret,
-        "DATAVERSE_AUTHORITY_HOST": dv.authority_host,
-        "DATAVERSE_CA_BUNDLE": str(dv.ca_path),
-        "CAMPAIGN_BASE_URL": acs.root_url,
-        "CAMPAIGN_ORGANIZATION": acs.config.organization,
-        "CAMPAIGN_IMS_URL": acs.root_url,
-        "CAMPAIGN_CLIENT_ID": acs.client_id,
-        "CAMPAIGN_CLIENT_SECRET": acs.client_secret,
-        "STATE_STORAGE_CONNECTION_STRING": azurite.connection_string,
-    }
+    return {**sample, **sandbox_settings(dv, acs, azurite.connection_string)}
 
 
 def make_changes(dv: DataverseSandbox, rng: random.Random, count: int) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from sandbox.campaign import CampaignSandbox
 from sandbox.dataverse import DataverseSandbox
+from sandbox.settings import sandbox_settings
 from shared.config.model import TableMapping
 from shared.core.filters import passes
 from shared.core.projection import project, record_key
@@ -37,19 +38,8 @@ def example_config(**table_overrides: dict[str, Any]) -> dict[str, Any]:
 def stack_env(dv: DataverseSandbox, acs: CampaignSandbox, storage: str, prefix: str, config: Mapping[str, Any],
               **extra: str) -> dict[str, str]:  # fmt: skip
     return {
-        "DATAVERSE_URL": dv.url,
-        "DATAVERSE_TENANT_ID": dv.tenant_id,
-        "DATAVERSE_CLIENT_ID": dv.client_id,
-        "DATAVERSE_CLIENT_SECRET": dv.client_secret,
-        "DATAVERSE_AUTHORITY_HOST": dv.authority_host,
-        "DATAVERSE_CA_BUNDLE": str(dv.ca_path),
+        **sandbox_settings(dv, acs, storage),
         "DATAVERSE_PAGE_SIZE": "500",
-        "CAMPAIGN_BASE_URL": acs.root_url,
-        "CAMPAIGN_ORGANIZATION": acs.config.organization,
-        "CAMPAIGN_IMS_URL": acs.root_url,
-        "CAMPAIGN_CLIENT_ID": acs.client_id,
-        "CAMPAIGN_CLIENT_SECRET": acs.client_secret,
-        "STATE_STORAGE_CONNECTION_STRING": storage,
         "STATE_TABLE_PREFIX": prefix,
         "STATE_CONTAINER": prefix,
         "SYNC_CONFIG": json.dumps(config),
