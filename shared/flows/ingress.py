@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from shared.clients.campaign import CampaignClient, ResourceClient
+from shared.clients.campaign import CampaignClient, CampaignConfigError, ResourceClient
 from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient, Page
 from shared.config.model import PicklistMode, SyncConfig, TableMapping
 from shared.core.errors import RecordError
@@ -47,6 +47,7 @@ class TableTypes:
     source: Mapping[str, str]
     target: Mapping[str, str]
     labels: Mapping[str, Mapping[int, str]]
+    renames: Mapping[str, str] = dataclasses.field(default_factory=dict)  # configured -> instance attribute
 
 
 @dataclasses.dataclass
@@ -97,23 +98,29 @@ def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
         resource_type = deps.campaign.resource_type(table.resource, root=CAMPAIGN_ROOT)
     except ApiError as exc:
         raise IngressConfigError(f"Campaign resource '{table.resource}' cannot be read: {exc.describe()}") from exc
-    target_attributes = resource_type.res_types  # technical types (long, double, ...): what conversion speaks
-    target: dict[str, str] = {}
-    for field in table.fields:
-        actual = target_attributes.get(field.target)
-        if actual is None:
-            problems.append(f"Campaign resource '{table.resource}' has no attribute '{field.target}'")
-            continue
-        target[field.target] = field.target_type or actual
-    if table.key_attribute not in target_attributes:
-        problems.append(f"Campaign resource '{table.resource}' has no key attribute '{table.key_attribute}'")
+    # Unknown, read-only and type-mismatched targets; opt-out fields resolved to the instance's
+    # spelling (denyList* or blackList*), whichever the configuration used.
+    expected: dict[str, str | None] = {field.target: field.target_type for field in table.fields}
+    expected[table.key_attribute] = None
+    try:
+        instance_names = deps.campaign.validate_targets(table.resource, expected, root=CAMPAIGN_ROOT)
+    except CampaignConfigError as exc:
+        problems.extend(f"Campaign resource '{table.resource}': {problem}" for problem in exc.problems)
+        instance_names = {}
+    technical = resource_type.res_types  # long, double, ...: what conversion speaks
+    target = {
+        field.target: field.target_type or technical[instance_names[field.target]]
+        for field in table.fields
+        if field.target in instance_names
+    }
     try:
         deps.campaign.validate_filter(table.resource, table.lookup_filter, table.lookup_parameter, root=CAMPAIGN_ROOT)
-    except Exception as exc:  # CampaignConfigError names the filter and what the instance has
+    except CampaignConfigError as exc:  # names the filter and what the instance has
         problems.append(str(exc))
     if problems:
         raise IngressConfigError(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
-    return TableTypes(source=source, target=target, labels=labels)
+    renames = {configured: actual for configured, actual in instance_names.items() if configured != actual}
+    return TableTypes(source=source, target=target, labels=labels, renames=renames)
 
 
 def _attribute_name(column: str) -> str:
@@ -186,8 +193,10 @@ class RecordWriter:
         return Applied("deleted", index_delete=True)
 
     def _project(self, row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
-        return project(row, self.table, full=full, source_types=self.types.source, target_types=self.types.target,
-                       labels=self.types.labels)  # fmt: skip
+        payload = project(row, self.table, full=full, source_types=self.types.source,
+                          target_types=self.types.target, labels=self.types.labels)  # fmt: skip
+        renames = self.types.renames
+        return {renames.get(name, name): value for name, value in payload.items()} if renames else payload
 
     def _write(self, entry: IndexEntry | None, record_id: str, payload: Mapping[str, Any]) -> tuple[str, bool]:
         if entry is not None:

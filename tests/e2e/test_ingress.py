@@ -255,3 +255,30 @@ def test_concurrent_runs_never_both_write(stack_factory: Callable[..., Stack]) -
         t.join()
     assert sorted(r.outcome for r in results) == ["completed", "skipped"]
     stack.assert_campaign_matches(stack.table("contacts"))
+
+
+def test_optout_fields_follow_the_instance_spelling(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only())  # the mapping says denyListEmail / denyListPhone
+    stack.acs.set_optout_spelling("blackList")
+    opted_out = stack.dv.create("contacts", {"firstname": "No", "lastname": "Mail", "donotbulkemail": True})
+    [run] = stack.run()
+    assert run.outcome == "completed", run.reason
+    [profile] = stack.acs.find_rows("profile", externalId=opted_out)
+    assert profile["blackListEmail"] is True and "denyListEmail" not in profile
+
+
+def test_mapping_that_does_not_fit_lists_every_problem_and_writes_nothing(stack_factory: Callable[..., Stack]) -> None:
+    fields = [{"source": "firstname", "target": "firstNam"}, {"source": "nosuchcolumn", "target": "lastName"},
+              {"source": "lastname", "target": "PKey"}]  # fmt: skip
+    target = {"resource": "profile", "keyAttribute": "externalId", "lookupFilter": "byExternalIdentifier",
+              "lookupParameter": "externalId_parameter"}  # fmt: skip
+    config = contacts_only(fields=fields, target=target, replacements=[])
+    config["optOut"] = {"mode": "disabled", "pairs": []}
+    stack = stack_factory(config)
+    stack.dv.seed_contacts(5)
+    [run] = stack.run()
+    assert run.outcome == "failed"
+    for fragment in ("firstNam", "nosuchcolumn", "PKey", "byExternalIdentifier"):
+        assert fragment in run.reason
+    assert stack.acs.rows("profile") == []
+    assert [r for r in stack.acs.requests() if r["method"] in ("POST", "PATCH") and "/ims/" not in r["path"]] == []
