@@ -15,6 +15,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from shared.config.model import PicklistMode, SyncConfig, TableMapping
 from shared.core.errors import RecordError
 from shared.core.filters import passes
 from shared.core.projection import payload_hash, project, record_key
-from shared.flows.runner import OutOfTime, RunContext
+from shared.flows.runner import FlowBody, OutOfTime, RunContext
 from shared.http import ApiError, Outcome
 from shared.state.checkpoints import INCREMENTAL, INITIAL, Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
@@ -61,7 +62,7 @@ class IngressDeps:
     dead_letter_max_attempts: int = 5
 
 
-def ingress_body(table: TableMapping, deps: IngressDeps) -> Any:
+def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     """The runner's flow body for one table."""
 
     def body(ctx: RunContext) -> bool:
@@ -235,12 +236,15 @@ def sync_changes(
     select = table.source_attributes()
     restarted = False
     while True:
+        if checkpoint.sweep_epoch and checkpoint.phase == INCREMENTAL:
+            sweep_unseen(writer, deps, checkpoint, ctx)
         link = checkpoint.next_link or (checkpoint.delta_link if checkpoint.phase == INCREMENTAL else None)
         try:
             for page in deps.dataverse.iter_changes(table.entity_set, select, link):
                 if ctx.out_of_time():
                     return False
-                counts = write_page(page, writer, deps, ctx, initial=checkpoint.phase == INITIAL)
+                counts = write_page(page, writer, deps, ctx, initial=checkpoint.phase == INITIAL,
+                                    seen_epoch=checkpoint.sweep_epoch)  # fmt: skip
                 ctx.counts.update(counts)
                 checkpoint.add_counts(counts)
                 checkpoint.pages += 1
@@ -254,6 +258,8 @@ def sync_changes(
                 deps.checkpoints.save(checkpoint)
                 ctx.cursor_to = describe_cursor(checkpoint)
                 ctx.heartbeat()
+            if checkpoint.sweep_epoch:
+                sweep_unseen(writer, deps, checkpoint, ctx)
             return True
         except ChangeTrackingExpired:
             if restarted:
@@ -265,11 +271,14 @@ def sync_changes(
             ctx.notes.append("delta token expired: full read started")
             ctx.counts["resyncs"] += 1
             checkpoint.start_full_read(replay=False)
+            # A full read reports no deletes: remember this read, so that once it ends, synced records it
+            # did not see (deleted in Dynamics during the gap) can be swept.
+            checkpoint.sweep_epoch = int(time.time())
             deps.checkpoints.save(checkpoint)
 
 
 def write_page(
-    page: Page, writer: RecordWriter, deps: IngressDeps, ctx: RunContext, *, initial: bool
+    page: Page, writer: RecordWriter, deps: IngressDeps, ctx: RunContext, *, initial: bool, seen_epoch: int = 0
 ) -> dict[str, int]:
     """Write every change of a page in parallel; per-record failures go to dead letters. The index
     learns the page's writes in bulk afterwards, even when the page stops half way."""
@@ -299,7 +308,7 @@ def write_page(
             return Applied("dead_lettered")
         if record_id in open_letters:
             deps.dead_letters.resolve(FLOW, table.name, record_id)
-        return applied
+        return mark_seen(applied, entry, seen_epoch) if seen_epoch else applied
 
     done: list[tuple[str, Applied]] = []
     error: BaseException | None = None
@@ -317,6 +326,36 @@ def write_page(
         ctx.counts.update({k: v for k, v in counts.items() if k != "read"})
         raise error
     return dict(counts)
+
+
+def mark_seen(applied: Applied, entry: IndexEntry | None, epoch: int) -> Applied:
+    """During a resync read, every synced record it meets is marked, written or not."""
+    if applied.index_put is not None:
+        applied.index_put.seen_epoch = epoch
+        return applied
+    if entry is not None and not applied.index_delete:
+        return dataclasses.replace(applied, index_put=dataclasses.replace(entry, seen_epoch=epoch))
+    return applied
+
+
+def sweep_unseen(writer: RecordWriter, deps: IngressDeps, checkpoint: Checkpoint, ctx: RunContext) -> None:
+    """After a resync read: synced records it never met were deleted in Dynamics meanwhile."""
+    table = writer.table
+    for entry in deps.index.iter_table(table.name):
+        if entry.seen_epoch == checkpoint.sweep_epoch:
+            continue
+        if ctx.out_of_time():
+            raise OutOfTime()  # the sweep is idempotent: the next run starts it again
+        try:
+            applied = writer.remove(entry.record_id, entry)
+        except ApiError as exc:
+            dead_letter(deps, table, entry.record_id, exc)
+            ctx.counts["dead_lettered"] += 1
+            continue
+        record_in_index(deps, table, [(entry.record_id, applied)])
+        ctx.counts[f"{applied.result}_after_resync"] += 1
+    checkpoint.sweep_epoch = 0
+    deps.checkpoints.save(checkpoint)
 
 
 def record_in_index(deps: IngressDeps, table: TableMapping, done: list[tuple[str, Applied]]) -> None:

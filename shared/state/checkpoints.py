@@ -35,6 +35,7 @@ class Checkpoint:
     counters: dict[str, int] = dataclasses.field(default_factory=dict)  # totals of the current read
     reset_requested: bool = False  # replay: the next run starts a full read
     generation: int = 0  # bumped on every reset, so old runs can tell they are stale
+    sweep_epoch: int = 0  # set by a resync read: records it did not see are swept once it ends
     last_outcome: str = ""  # completed | partial, as of the last save of a run (failures: see the run log)
     last_run_at: str = ""
     etag: str | None = dataclasses.field(default=None, compare=False)
@@ -56,8 +57,8 @@ class Checkpoint:
             self.counters[name] = self.counters.get(name, 0) + value
 
 
-_FIELDS = ("phase", "next_link", "delta_link", "pages", "reset_requested", "generation", "last_outcome",
-           "last_run_at")  # fmt: skip
+_FIELDS = ("phase", "next_link", "delta_link", "pages", "reset_requested", "generation", "sweep_epoch",
+           "last_outcome", "last_run_at")  # fmt: skip
 
 
 class CheckpointStore:

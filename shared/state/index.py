@@ -29,6 +29,7 @@ class IndexEntry:
     hash_full: str = ""  # hash of the full projection last written (initial load, replay, create)
     hash_updates: str = ""  # hash of the apply-updates projection last written
     generation: int = 0  # checkpoint generation of the write: a replay bumps it, so old hashes stop counting
+    seen_epoch: int = 0  # the resync read that last saw this record (see ingress's sweep)
     updated_at: float = 0.0
 
 
@@ -88,6 +89,7 @@ class RecordIndex:
             "hash_full": entry.hash_full,
             "hash_updates": entry.hash_updates,
             "generation": entry.generation,
+            "seen_epoch": entry.seen_epoch,
             "updated_at": entry.updated_at,
         }
 
@@ -100,6 +102,7 @@ class RecordIndex:
             hash_full=entity.get("hash_full", ""),
             hash_updates=entity.get("hash_updates", ""),
             generation=int(entity.get("generation", 0)),
+            seen_epoch=int(entity.get("seen_epoch", 0)),
             updated_at=float(entity.get("updated_at", 0.0)),
         )
 

@@ -165,14 +165,19 @@ def test_expired_delta_token_resyncs(stack_factory: Callable[..., Stack]) -> Non
     stack = stack_factory(contacts_only())
     stack.dv.seed_contacts(300)
     stack.run()
-    changed = stack.dv.rows("contacts")[5]["contactid"]
-    stack.dv.update("contacts", changed, {"lastname": "AfterExpiry"})
+    rows = stack.dv.rows("contacts")
+    stack.dv.update("contacts", rows[5]["contactid"], {"lastname": "AfterExpiry"})
+    for row in rows[10:13]:  # deleted while the token expires: the full read cannot report these
+        stack.dv.delete("contacts", row["contactid"])
     stack.dv.expire_delta_tokens()
     [run] = stack.run()
     assert run.outcome == "completed", run.reason
-    assert run.counts["resyncs"] == 1 and run.counts["updated"] == 1 and run.counts["unchanged"] == 299
+    assert run.counts["resyncs"] == 1 and run.counts["updated"] == 1 and run.counts["unchanged"] == 296
+    assert run.counts["deleted_after_resync"] == 3  # swept: synced records the full read never met
     assert any("expired" in note for note in run.notes)
     stack.assert_campaign_matches(stack.table("contacts"), fields=only_updatable)
+    [after] = stack.run()
+    assert after.outcome == "completed" and {k: v for k, v in after.counts.items() if v} == {}
 
 
 def test_deletes_ignored_unless_applied(stack_factory: Callable[..., Stack]) -> None:
