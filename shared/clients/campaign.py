@@ -259,13 +259,15 @@ class CampaignClient:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         allow: frozenset[int] = frozenset(),
+        idempotent: bool = True,
     ) -> requests.Response:
         headers = {"X-Api-Key": self.api_key, "Cache-Control": "no-cache", "Accept": "application/json"}
         if json_body is not None:
             headers["Content-Type"] = "application/json;charset=utf-8"
         return self.http.request(
-            method, self.check_href(url), headers=headers, params=params, json=json_body, allow=allow
-        )
+            method, self.check_href(url), headers=headers, params=params, json=json_body, allow=allow,
+            idempotent=idempotent,
+        )  # fmt: skip
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
         return _json(self.request("GET", url, params=params))
@@ -357,8 +359,11 @@ class ResourceClient:
         self.collection_url = client.url(f"{root}/{name}")
 
     def create(self, body: Mapping[str, Any]) -> Record:
-        """POST a new record (201). Campaign has no upsert: look the key up first."""
-        return Record.from_json(_json(self.client.request("POST", self.collection_url, json_body=dict(body))))
+        """POST a new record (201). Campaign has no upsert: look the key up first.
+
+        Not resent after a lost connection (TransportError): the record may exist; look it up again."""
+        response = self.client.request("POST", self.collection_url, json_body=dict(body), idempotent=False)
+        return Record.from_json(_json(response))
 
     def get(self, href: str) -> Record:
         body = _json(self.client.request("GET", href))

@@ -19,14 +19,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from shared.clients.campaign import CampaignClient, CampaignConfigError, ResourceClient
+from shared.clients.campaign import CampaignClient, CampaignConfigError, ResourceClient, is_duplicate_key
 from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient, Page
 from shared.config.model import PicklistMode, SyncConfig, TableMapping
 from shared.core.errors import RecordError
 from shared.core.filters import passes
 from shared.core.projection import payload_hash, project, record_key
 from shared.flows.runner import FlowBody, OutOfTime, RunContext
-from shared.http import ApiError, Outcome
+from shared.http import ApiError, Outcome, TransportError
 from shared.state.checkpoints import INCREMENTAL, INITIAL, Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import IndexEntry, RecordIndex
@@ -98,6 +98,8 @@ def resolve_types(table: TableMapping, deps: IngressDeps) -> TableTypes:
     try:
         resource_type = deps.campaign.resource_type(table.resource, root=CAMPAIGN_ROOT)
     except ApiError as exc:
+        if exc.outcome is not Outcome.RECORD_ERROR:
+            raise  # unreachable or throttled: not a mapping problem
         raise IngressConfigError(f"Campaign resource '{table.resource}' cannot be read: {exc.describe()}") from exc
     # Unknown, read-only and type-mismatched targets; opt-out fields resolved to the instance's
     # spelling (denyList* or blackList*), whichever the configuration used.
@@ -212,6 +214,16 @@ class RecordWriter:
         href = self._lookup(record_id)
         if href is not None:
             return self.resource.patch(href, payload).href or href, False
+        try:
+            return self.resource.create(payload).href, True
+        except ApiError as exc:
+            # The answer to our POST was lost (TransportError), or a resent POST met the record the first
+            # one made (duplicate key): find what exists before writing again, never create twice.
+            if not (isinstance(exc, TransportError) or is_duplicate_key(exc)):
+                raise
+        href = self._lookup(record_id)
+        if href is not None:
+            return self.resource.patch(href, payload).href or href, True
         return self.resource.create(payload).href, True
 
     def _lookup(self, record_id: str) -> str | None:

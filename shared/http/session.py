@@ -87,8 +87,14 @@ class HttpClient:
         json: Any = None,
         data: bytes | str | Mapping[str, Any] | None = None,
         allow: frozenset[int] = frozenset(),
+        idempotent: bool = True,
     ) -> requests.Response:
-        """Send and return a successful response (or one whose status is in `allow`)."""
+        """Send and return a successful response (or one whose status is in `allow`).
+
+        `idempotent=False` (a create without a client-chosen key): a connection lost after sending is
+        not resent, since the server may have applied it; TransportError lets the caller check first.
+        Answers that prove nothing was done (429, 503) are still retried.
+        """
         policy = self.policy
         waited = 0.0
         refreshed = False
@@ -105,6 +111,10 @@ class HttpClient:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 delay = policy.backoff(attempt, self.rand)
+                maybe_applied = not isinstance(exc, requests.ConnectTimeout) and not _never_sent(exc)
+                if not idempotent and maybe_applied:
+                    raise TransportError(f"{type(exc).__name__}; not resent (may have been applied)",
+                                         method=method, url=url) from exc  # fmt: skip
                 if attempt >= policy.max_attempts or waited + delay > policy.max_total_wait:
                     raise TransportError(
                         f"{type(exc).__name__} after {attempt} attempts", method=method, url=url
@@ -124,7 +134,7 @@ class HttpClient:
                 self.token_provider.invalidate()
                 log.info("http.token_refresh %s", _event(method, url, attempt, "401", 0.0))
                 continue
-            if outcome.retryable:
+            if outcome.retryable and (idempotent or response.status_code in (429, 503)):
                 delay = self._delay(response, outcome, attempt)
                 if attempt < policy.max_attempts and waited + delay <= policy.max_total_wait:
                     log.warning("http.retry %s", _event(method, url, attempt, str(response.status_code), delay))
@@ -139,6 +149,12 @@ class HttpClient:
             if server is not None:
                 return server
         return self.policy.backoff(attempt, self.rand)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Connection refused or not established: the request cannot have reached the server."""
+    text = str(exc)
+    return "Connection refused" in text or "NewConnectionError" in text or "Failed to establish" in text
 
 
 def _event(method: str, url: str, attempt: int, reason: str, delay: float) -> str:

@@ -54,18 +54,24 @@ def test_transport_failure_after_every_attempt(campaign_sandbox: CampaignSandbox
     assert len(campaign_sandbox.requests("/profile")) == 3
 
 
-def test_lost_create_response_is_caught_by_the_unique_key(
-    campaign_client: CampaignClient, campaign_sandbox: CampaignSandbox
-) -> None:
-    # The create happens but its answer is lost; the retried POST meets the unique custom key. This is why
-    # the ingress flow looks the key up before creating, and why a duplicate-key error means "look up again".
+def test_lost_create_response_is_not_resent(campaign_client: CampaignClient, campaign_sandbox: CampaignSandbox) -> None:
+    # The create happens but its answer is lost. A POST is not idempotent, so it is not resent blindly:
+    # the caller gets TransportError and looks the key up (the ingress flow does) before writing again.
     campaign_sandbox.fail(action="drop_after", path="/profile$", method="POST")
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(TransportError):
         campaign_client.resource("profile").create({"externalId": "c-1", "email": "ada@example.com"})
-    assert is_duplicate_key(info.value)
+    assert len(campaign_sandbox.requests("/profile", method="POST")) == 1
     assert len(campaign_sandbox.rows("profile")) == 1
     found = campaign_client.resource("profile").find_by("byExternalId", "externalId_parameter", "c-1")
     assert len(found) == 1
+
+
+def test_duplicate_custom_key_is_recognised(campaign_client: CampaignClient) -> None:
+    profiles = campaign_client.resource("profile")
+    profiles.create({"externalId": "c-2"})
+    with pytest.raises(ApiError) as info:
+        profiles.create({"externalId": "c-2"})
+    assert is_duplicate_key(info.value) and info.value.outcome is Outcome.RECORD_ERROR
 
 
 def test_request_budget_answers_429_and_retry_after_is_honoured(

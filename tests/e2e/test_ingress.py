@@ -287,3 +287,18 @@ def test_mapping_that_does_not_fit_lists_every_problem_and_writes_nothing(stack_
         assert fragment in run.reason
     assert stack.acs.rows("profile") == []
     assert [r for r in stack.acs.requests() if r["method"] in ("POST", "PATCH") and "/ims/" not in r["path"]] == []
+
+
+def test_throttled_and_flaky_services_still_converge(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="50")
+    stack.dv.seed_contacts(200)
+    stack.acs.set_budget(40, per_seconds=10.0)  # Campaign answers 429 + Retry-After beyond 40 calls per 10 s
+    stack.dv.set_throttle("requests", limit=3, window_seconds=60)  # Dataverse service protection
+    stack.acs.fail(503, method="POST", path="/profile", times=5)
+    stack.acs.fail(action="drop_after", method="POST", path="/profile", times=3)  # written, answer lost
+    [run] = stack.run()
+    assert run.outcome == "completed", run.reason
+    assert run.counts["created"] == 200
+    assert len(stack.waits) > 10 and max(stack.waits) >= 1  # Retry-After waits were honoured
+    assert any(r["status"] == 429 for r in stack.acs.requests())
+    stack.assert_campaign_matches(stack.table("contacts"))

@@ -191,3 +191,28 @@ def test_custom_classifier_decides(server: tuple[str, Script]) -> None:
 @pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), ("3", 3.0), ("-2", 0.0), ("soon", None)])
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=0.0) == expected
+
+
+def test_non_idempotent_request_is_not_resent_after_a_lost_answer(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend(["drop", (201, {}, b"{}")])
+    with pytest.raises(TransportError, match="not resent"):
+        client(Recorder()).request("POST", url, json={"a": 1}, idempotent=False)
+    assert len(script.seen) == 1
+
+
+def test_non_idempotent_request_is_retried_when_nothing_was_done(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.replies.extend([(503, {}, b""), (429, {"Retry-After": "1"}, b""), (201, {}, b"{}")])
+    assert client(Recorder()).request("POST", url, idempotent=False).status_code == 201
+    script.replies.extend([(500, {}, b"")])
+    with pytest.raises(ApiError) as err:  # a 500 may have half-applied a create: the caller decides
+        client(Recorder()).request("POST", url, idempotent=False)
+    assert err.value.status == 500
+
+
+def test_non_idempotent_request_is_retried_when_never_sent() -> None:
+    sleep = Recorder()
+    with pytest.raises(TransportError, match="after 4 attempts"):
+        client(sleep).request("POST", "http://127.0.0.1:9/", idempotent=False)
+    assert len(sleep.sleeps) == 3
