@@ -239,7 +239,7 @@ def sync_changes(
 ) -> bool:
     """Read pages from the stored position and write them; True once the read reached its delta link."""
     if checkpoint.reset_requested:
-        checkpoint.start_full_read(replay=True)
+        checkpoint.start_full_read(replay=True, sweep_epoch=int(time.time()))
         writer.generation = checkpoint.generation
         deps.checkpoints.save(checkpoint)
         ctx.notes.append("replay requested: full read, every record written again")
@@ -282,10 +282,9 @@ def sync_changes(
             )
             ctx.notes.append("delta token expired: full read started")
             ctx.counts["resyncs"] += 1
-            checkpoint.start_full_read(replay=False)
-            # A full read reports no deletes: remember this read, so that once it ends, synced records it
-            # did not see (deleted in Dynamics during the gap) can be swept.
-            checkpoint.sweep_epoch = int(time.time())
+            # The full read reports no deletes: synced records it does not meet (deleted in Dynamics
+            # during the gap) are swept once it ends.
+            checkpoint.start_full_read(replay=False, sweep_epoch=int(time.time()))
             deps.checkpoints.save(checkpoint)
 
 

@@ -40,9 +40,11 @@ class Checkpoint:
     last_run_at: str = ""
     etag: str | None = dataclasses.field(default=None, compare=False)
 
-    def start_full_read(self, *, replay: bool) -> None:
+    def start_full_read(self, *, replay: bool, sweep_epoch: int) -> None:
         """Read everything again. A replay also rewrites unchanged records (a new generation voids the
-        stored payload hashes); a resync after an expired delta token only writes what differs."""
+        stored payload hashes); a resync after an expired delta token only writes what differs.
+        A full read reports no deletes, so records it does not meet are swept when it ends."""
+        self.sweep_epoch = sweep_epoch
         self.phase = INITIAL
         self.next_link = None
         self.delta_link = None

@@ -130,10 +130,12 @@ def test_replacements_and_apply_updates_off(stack_factory: Callable[..., Stack])
     [profile] = stack.acs.find_rows("profile", externalId=ids[0])
     assert increment.counts["updated"] == 1 and profile["firstName"] == "Changed" and profile["gender"] == "male"
 
+    stack.dv.delete("contacts", ids[2])  # the replay's full read will not report this delete: the sweep will
     CheckpointStore(stack.svc.state.table("checkpoints")).request_reset("ingress", "contacts")
     [replay] = stack.run()
     [profile] = stack.acs.find_rows("profile", externalId=ids[0])
-    assert replay.counts["updated"] == 3 and profile["gender"] == "female"
+    assert replay.counts["updated"] == 2 and profile["gender"] == "female"
+    assert replay.counts["deleted_after_resync"] == 1 and not stack.acs.find_rows("profile", externalId=ids[2])
 
 
 def test_custom_table(stack_factory: Callable[..., Stack]) -> None:

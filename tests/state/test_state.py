@@ -67,10 +67,10 @@ def test_reset_request_starts_a_new_generation(store: StateStore) -> None:
     checkpoints.save(cp)
     assert checkpoints.request_reset("ingress", "contacts").reset_requested
     cp = checkpoints.load("ingress", "contacts")
-    cp.start_full_read(replay=True)
+    cp.start_full_read(replay=True, sweep_epoch=5)
     assert (cp.phase, cp.delta_link, cp.reset_requested, cp.generation) == ("initial", None, False, 1)
-    cp.start_full_read(replay=False)  # a resync keeps the generation: unchanged records stay unwritten
-    assert cp.generation == 1
+    cp.start_full_read(replay=False, sweep_epoch=6)  # a resync keeps the generation: unchanged records stay
+    assert cp.generation == 1 and cp.sweep_epoch == 6
 
 
 def test_lease_contention_from_two_threads(store: StateStore) -> None:
