@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from shared.config.errors import ConfigError
 from shared.flows.ingress import FLOW as INGRESS
 from shared.flows.ingress_run import run_ingress
-from shared.settings import load_settings, read_local_settings
+from shared.settings import read_local_settings
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.runs import RunLog
-from shared.wiring import Services, build_services
+from shared.wiring import Services, build_services, load_configuration
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,8 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.settings:
         env = {**read_local_settings(args.settings), **env}
     try:
-        settings = load_settings(env)
-        svc = build_services(settings)
+        svc = build_services(*load_configuration(env))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -4,24 +4,27 @@ MSAL's token cache, the IMS token and the HTTP connection pools survive between 
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from shared.clients.campaign import CampaignClient, build_campaign_client
 from shared.clients.dataverse import DataverseClient, build_dataverse_client
+from shared.config.errors import ConfigError, Problem
 from shared.config.loader import load_sync_config
 from shared.config.model import SyncConfig
 from shared.flows.ingress import IngressDeps
 from shared.http import RetryPolicy
-from shared.settings import Settings, load_settings
+from shared.settings import SPECS, Settings, load_settings
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import RecordIndex
 from shared.state.store import StateStore
 
 APP_ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_SYNC_CONFIG = next(spec.default for spec in SPECS if spec.name == "SYNC_CONFIG") or ""
 
 
 @dataclasses.dataclass
@@ -91,9 +94,31 @@ def build_campaign(settings: Settings, sleep: Callable[[float], None] = time.sle
     )
 
 
-def build_services(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> Services:
+def load_configuration(env: Mapping[str, str] | None = None) -> tuple[Settings, SyncConfig]:
+    """App settings and the sync configuration, with the problems of both reported together."""
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    settings: Settings | None = None
+    config: SyncConfig | None = None
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        problems += exc.problems
+    sync_config = settings.sync_config if settings else (env.get("SYNC_CONFIG", "").strip() or DEFAULT_SYNC_CONFIG)
+    try:
+        config = load_sync_config(sync_config, base_dir=APP_ROOT)
+    except ConfigError as exc:
+        problems += [dataclasses.replace(p, path=f"SYNC_CONFIG {p.path}") for p in exc.problems]
+    if problems or settings is None or config is None:
+        raise ConfigError(problems)
+    return settings, config
+
+
+def build_services(
+    settings: Settings, config: SyncConfig | None = None, *, sleep: Callable[[float], None] = time.sleep
+) -> Services:
     """Everything a flow needs. `sleep` is injectable so retry waits in tests are instant."""
-    config = load_sync_config(settings.sync_config, base_dir=APP_ROOT)
+    config = config or load_sync_config(settings.sync_config, base_dir=APP_ROOT)
     return Services(
         settings=settings,
         config=config,
@@ -112,5 +137,5 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = build_services(load_settings())
+            _services = build_services(*load_configuration())
         return _services

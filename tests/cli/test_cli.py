@@ -40,6 +40,12 @@ def test_bad_settings_and_config_exit_2_listing_every_problem(
     err = capsys.readouterr().err
     assert "DATAVERSE_PAGE_SIZE" in err and "CAMPAIGN_ORGANIZATION" in err
 
+    # Settings and mapping problems come in one list.
+    settings = write_settings(tmp_path, DATAVERSE_PAGE_SIZE="0", SYNC_CONFIG='{"version": 2}')
+    assert cli.main(["--settings", str(settings), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "DATAVERSE_PAGE_SIZE" in err and "SYNC_CONFIG $.version" in err
+
     bad_config = json.dumps({"version": 1, "ingress": {"tables": [{"source": {}, "target": {}, "fields": []}]}})
     settings = write_settings(
         tmp_path, SYNC_CONFIG=bad_config, STATE_TABLE_PREFIX=table_prefix,
