@@ -13,7 +13,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from shared.http import ApiError
 from shared.state.lease import LeaseHeld, LeaseLost, RunLease
@@ -125,13 +124,9 @@ def run_flow(
         notes=ctx.notes,
     )
     try:
-        RunLog(state.table("runs")).append(_summary_dict(summary), now=clock())
+        RunLog(state.table("runs")).append(dataclasses.asdict(summary), now=clock())
     except Exception:  # a lost summary row must not turn a good run into a failed one
         log.warning("run.summary_not_stored flow=%s table=%s run=%s", flow, table, run_id)
     level = logging.ERROR if outcome == "failed" else logging.INFO
     log.log(level, "run.summary %s", summary.to_json())
     return summary
-
-
-def _summary_dict(summary: RunSummary) -> dict[str, Any]:
-    return dataclasses.asdict(summary)
