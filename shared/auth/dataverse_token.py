@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from shared.clients.dataverse import build_verified_session, with_default_timeout
 from shared.http import ApiError, Outcome, TransportError
+from shared.http.tls import build_verified_session, with_default_timeout
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # Hosts msal knows: instance discovery is harmless for them; any other host (a sovereign cloud

@@ -16,21 +16,21 @@ Bodies hold personal data: this module never logs them and keeps them out of exc
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TokenProvider, build_session, classify_status
+from shared.auth.dataverse_token import DataverseTokenProvider
+from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TokenProvider, classify_status
+from shared.http.tls import build_verified_session
 
 API_PATH = "/api/data/v9.2/"
 MAX_PAGE_SIZE = 5000
@@ -110,36 +110,6 @@ def classify(response: requests.Response) -> tuple[Outcome, str, str]:
     )
 
 
-# -- transport -------------------------------------------------------------------------------------
-class _PinnedVerifyAdapter(HTTPAdapter):
-    """Uses the given CA bundle whatever the environment says.
-
-    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify`; a client told to
-    trust one CA (the local sandbox) must not be overridden, and one told `True` keeps the default.
-    """
-
-    def __init__(self, verify: bool | str, **kwargs: Any) -> None:
-        self._verify = verify
-        super().__init__(**kwargs)
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs["verify"] = self._verify
-        return super().send(request, *args, **kwargs)
-
-
-def build_verified_session(verify: bool | str = True, pool_size: int = 16) -> requests.Session:
-    """A pooled session (see shared.http.build_session) whose TLS verification is `verify`.
-
-    `verify=True` uses the system/certifi CAs as requests normally does; a path pins that CA bundle.
-    """
-    session = build_session(pool_size)
-    session.verify = verify
-    if verify is not True:
-        adapter = _PinnedVerifyAdapter(verify, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        session.mount("https://", adapter)
-    return session
-
-
 # -- values ----------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Page:
@@ -203,6 +173,13 @@ class OperationResult:
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
+
+
+def attribute_of_column(column: str) -> str:
+    """The metadata attribute behind a Web API column: a lookup `x` reads as `_x_value`."""
+    if column.startswith("_") and column.endswith("_value"):
+        return column[1:-6]
+    return column
 
 
 def odata_bind(entity_set: str, id: str) -> str:
@@ -292,7 +269,9 @@ class DataverseClient:
             yield Page(list(body.get("value", [])), [], following, None)
             url_or_none = self._check_link(following) if following else None
 
-    def iter_changes(self, entity_set: str, select: Sequence[str], link: str | None = None) -> Iterator[Page]:
+    def iter_changes(
+        self, entity_set: str, select: Sequence[str], link: str | None = None
+    ) -> Generator[Page, None, None]:
         """Change-tracking read, page by page: every row when `link` is None, else from a stored link.
 
         `link` is the `delta_link` of the last page of an earlier read (changes since then), or the
@@ -337,10 +316,10 @@ class DataverseClient:
             current = self._check_link(following) if following else None
 
     # -- metadata ------------------------------------------------------------------------------
-    def entity_definition(self, logical_name: str) -> EntityDefinition:
+    def entity_definition(self, logical_name: str, *, refresh: bool = False) -> EntityDefinition:
         """Entity set name, change tracking flag and attribute types of a table (cached)."""
         with self._cache_lock:
-            cached = self._definitions.get(logical_name)
+            cached = None if refresh else self._definitions.get(logical_name)
         if cached is not None:
             return cached
         url = self._url(
@@ -366,8 +345,26 @@ class DataverseClient:
         """The table's definition, or ChangeTrackingNotEnabled naming it and how to turn tracking on."""
         definition = self.entity_definition(logical_name)
         if not definition.change_tracking_enabled:
+            # An operator may have turned tracking on since it was cached: ask again before refusing.
+            definition = self.entity_definition(logical_name, refresh=True)
+        if not definition.change_tracking_enabled:
             raise ChangeTrackingNotEnabled(logical_name)
         return definition
+
+    def column_types(self, logical_name: str, columns: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+        """AttributeType of each Web API column name, and the columns the table does not have.
+
+        Web API rows carry a lookup `x` as `_x_value` while metadata names the attribute `x`."""
+        attributes = self.entity_definition(logical_name).attributes
+        found: dict[str, str] = {}
+        missing: list[str] = []
+        for column in columns:
+            kind = attributes.get(attribute_of_column(column))
+            if kind is None:
+                missing.append(column)
+            else:
+                found[column] = kind
+        return found, missing
 
     def picklist_labels(self, entity: str, attribute: str) -> dict[int, str]:
         """Option value -> label of a Picklist, State, Status or Boolean column (cached)."""
@@ -548,8 +545,6 @@ def build_dataverse_client(
     clock: Callable[[], float] = time.time,
 ) -> DataverseClient:
     """Client plus MSAL token provider from settings: a secret, or a PEM certificate and its SHA-1 thumbprint."""
-    from shared.auth.dataverse_token import DataverseTokenProvider  # the token module imports this one
-
     tokens = DataverseTokenProvider(
         tenant_id,
         client_id,
@@ -724,9 +719,3 @@ def _results(
         for i in range(len(results), len(operations))
     ]
     return results
-
-
-def with_default_timeout(session: requests.Session, timeout: float) -> requests.Session:
-    """Give every request of `session` a default timeout (for libraries that pass none, e.g. msal)."""
-    session.request = functools.partial(session.request, timeout=timeout)  # type: ignore[method-assign]
-    return session
