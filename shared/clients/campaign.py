@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from shared.auth.ims_token import ImsTokenProvider
-from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, build_session, classify_status
+from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TransportError, build_session, classify_status
 
 log = logging.getLogger("sync.campaign")
 
@@ -45,6 +45,12 @@ SIGNAL_TOO_SOON = "SIGNAL_TOO_SOON"  # ApiError.code of a trigger refused by the
 
 # Factory opt-out attributes: the D365 pages say denyList*, the data model and API samples blackList*.
 OPTOUT_PREFIXES = ("denyList", "blackList")
+
+# Campaign relays PostgreSQL's unique violation under the generic PGS-220000 with no code of its own; the
+# classifier names it once, here, so callers test a code and never the message text.
+DUPLICATE_KEY = "duplicate-key"
+_UNIQUE_VIOLATION = re.compile(r"duplicate key value violates unique constraint", re.IGNORECASE)
+_GENERIC_CODES = frozenset({"RST-360011"})  # "An error has occurred": the prefix of every engine error
 
 _ENGINE_CODE = re.compile(r"\b([A-Z]{3})-(\d{6})\b")
 _TOO_SOON = re.compile(r"10 minutes|too many triggers|too often", re.IGNORECASE)
@@ -135,7 +141,10 @@ def campaign_classifier(response: requests.Response) -> tuple[Outcome, str, str]
         return Outcome.FATAL, str(status), "gateway: unknown organization or URI (check the base URL)"
 
     outcome = classify_status(status)
-    code = codes[0] if codes else ""
+    specific = [c for c in codes if c not in _GENERIC_CODES]
+    code = specific[0] if specific else (codes[0] if codes else "")
+    if outcome is Outcome.RECORD_ERROR and _UNIQUE_VIOLATION.search(text):
+        code = DUPLICATE_KEY
     parts = [summary] if summary else []
     if codes:
         parts.append("[" + " ".join(codes) + "]")
@@ -145,7 +154,14 @@ def campaign_classifier(response: requests.Response) -> tuple[Outcome, str, str]
 
 def is_duplicate_key(error: ApiError) -> bool:
     """True when Campaign refused a create because the custom key already exists."""
-    return "duplicate key" in error.message
+    return error.code == DUPLICATE_KEY
+
+
+def _configuration_problem(error: ApiError) -> ApiError:
+    """A 400/404 on a collection or filter URL speaks of the configuration or the service, not of one record."""
+    if error.outcome is not Outcome.RECORD_ERROR:
+        return error
+    return ApiError(Outcome.FATAL, error.status, error.message, code=error.code, method=error.method, url=error.url)
 
 
 # --------------------------------------------------------------------------- values
@@ -160,6 +176,14 @@ class Record:
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Record:
         return cls(pkey=str(body.get("PKey", "")), href=str(body.get("href", "")), body=dict(body))
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """Where an upsert by key left the record, and whether it made it."""
+
+    href: str
+    created: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,6 +373,14 @@ class CampaignClient:
         return WorkflowClient(self, **kwargs)
 
 
+@dataclasses.dataclass(frozen=True)
+class KeyFilter:
+    """A custom key filter and its parameter, e.g. KeyFilter("byExternalId", "externalId_parameter")."""
+
+    filter: str
+    parameter: str
+
+
 class ResourceClient:
     """CRUD, lookups and listing on one resource (profile or cus<Name>) under one root."""
 
@@ -359,11 +391,57 @@ class ResourceClient:
         self.collection_url = client.url(f"{root}/{name}")
 
     def create(self, body: Mapping[str, Any]) -> Record:
-        """POST a new record (201). Campaign has no upsert: look the key up first.
+        """POST a new record (201). Campaign has no upsert: look the key up first (see upsert_by_key).
 
-        Not resent after a lost connection (TransportError): the record may exist; look it up again."""
-        response = self.client.request("POST", self.collection_url, json_body=dict(body), idempotent=False)
+        Not resent after a lost connection (TransportError): the record may exist; look it up again.
+        A 404 on the collection means the resource does not exist: a configuration problem, not the record's."""
+        try:
+            response = self.client.request("POST", self.collection_url, json_body=dict(body), idempotent=False)
+        except ApiError as exc:
+            raise (_configuration_problem(exc) if exc.status == 404 else exc) from None
         return Record.from_json(_json(response))
+
+    def upsert_by_key(self, key: KeyFilter, value: str, body: Mapping[str, Any], *, href: str | None = None) -> Written:
+        """Write a record identified by its custom key, never creating it twice.
+
+        Campaign has no upsert: a known `href` is PATCHed (a stale one that answers 404 is resolved again);
+        otherwise the key is looked up first, so a write whose caller lost track of it becomes a PATCH. A
+        POST whose answer was lost (TransportError) or that met an existing key (duplicate key) is followed
+        by another lookup, never by a blind second POST."""
+        if href is not None:
+            try:
+                return Written(self.patch(href, body).href or href, created=False)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        found = self.find_href(key, value)
+        if found is not None:
+            return Written(self.patch(found, body).href or found, created=False)
+        try:
+            return Written(self.create(body).href, created=True)
+        except ApiError as exc:
+            if not (isinstance(exc, TransportError) or is_duplicate_key(exc)):
+                raise
+        found = self.find_href(key, value)
+        if found is not None:
+            return Written(self.patch(found, body).href or found, created=True)
+        return Written(self.create(body).href, created=True)
+
+    def delete_by_key(self, key: KeyFilter, value: str, *, href: str | None = None) -> bool:
+        """Delete the record with this key (its known href, else a lookup); False when there was none."""
+        target = href or self.find_href(key, value)
+        if target is None:
+            return False
+        return self.delete(target, missing_ok=True)
+
+    def find_href(self, key: KeyFilter, value: str) -> str | None:
+        """The href of the record whose custom key is `value`, if any.
+
+        Several matches would mean the key is not unique on the instance; the first wins and it is logged."""
+        found = self.find_by(key.filter, key.parameter, value)
+        if len(found) > 1:
+            log.warning("campaign.key_not_unique resource=%s filter=%s matches=%d", self.name, key.filter, len(found))
+        return found[0].href if found else None
 
     def get(self, href: str) -> Record:
         body = _json(self.client.request("GET", href))
@@ -388,9 +466,14 @@ class ResourceClient:
         return True
 
     def find_by(self, filter_name: str, param_name: str, value: Any) -> list[Record]:
-        """Records matching a filter, e.g. find_by("byExternalId", "externalId_parameter", id)."""
+        """Records matching a filter, e.g. find_by("byExternalId", "externalId_parameter", id).
+
+        A 400 or 404 on a filter URL means the filter or its parameter is wrong: the run stops."""
         url = f"{self.collection_url}/{filter_name}"
-        return list(self._pages(url, {param_name: value}))
+        try:
+            return list(self._pages(url, {param_name: value}))
+        except ApiError as exc:
+            raise _configuration_problem(exc) from None
 
     def find_by_email(self, email: str) -> list[Record]:
         return self.find_by("byEmail", "email", email)
