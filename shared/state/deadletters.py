@@ -5,9 +5,10 @@ Only ids and reasons are stored; reasons are built from field names and error co
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -16,12 +17,13 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.state.keys import partition, safe_key
 
 MAX_REASON = 1000
+_IDS_PER_QUERY = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
 
 
 @dataclasses.dataclass
 class DeadLetter:
     flow: str
-    table: str
+    scope: str  # the table, file source or queue the record came from
     record_id: str
     reason: str
     attempts: int
@@ -34,16 +36,16 @@ class DeadLetterStore:
         self._table = table
         self._clock = clock
 
-    def record(self, flow: str, table: str, record_id: str, reason: str) -> DeadLetter:
+    def record(self, flow: str, scope: str, record_id: str, reason: str) -> DeadLetter:
         """Add a failure, or count one more attempt of a known one (safe under concurrent writers)."""
-        pk, rk = partition(flow, table), safe_key(record_id)
+        pk, rk = partition(flow, scope), safe_key(record_id)
         reason = reason[:MAX_REASON]
         while True:
             now = self._clock()
             try:
                 current = self._table.get_entity(pk, rk)
             except ResourceNotFoundError:
-                entity = {"PartitionKey": pk, "RowKey": rk, "flow": flow, "table": table, "record_id": record_id,
+                entity = {"PartitionKey": pk, "RowKey": rk, "flow": flow, "scope": scope, "record_id": record_id,
                           "reason": reason, "attempts": 1, "first_seen": now, "last_seen": now}  # fmt: skip
                 try:
                     self._table.create_entity(entity)
@@ -62,37 +64,66 @@ class DeadLetterStore:
                 continue
             return self._from_entity(current)
 
-    def resolve(self, flow: str, table: str, record_id: str) -> None:
+    def resolve(self, flow: str, scope: str, record_id: str) -> None:
         """The record went through: forget the failure."""
         try:
-            self._table.delete_entity(partition(flow, table), safe_key(record_id))
+            self._table.delete_entity(partition(flow, scope), safe_key(record_id))
         except ResourceNotFoundError:
             pass
 
-    def get(self, flow: str, table: str, record_id: str) -> DeadLetter | None:
+    def get(self, flow: str, scope: str, record_id: str) -> DeadLetter | None:
         try:
-            return self._from_entity(self._table.get_entity(partition(flow, table), safe_key(record_id)))
+            return self._from_entity(self._table.get_entity(partition(flow, scope), safe_key(record_id)))
         except ResourceNotFoundError:
             return None
 
-    def entries(self, flow: str | None = None, table: str | None = None) -> list[DeadLetter]:
-        if flow and table:
-            entities = self._table.query_entities(f"PartitionKey eq '{partition(flow, table)}'")
+    def open_among(self, flow: str, scope: str, record_ids: Iterable[str], parallel: int = 8) -> set[str]:
+        """Which of these records have an open dead letter, looked up by id (14 per query).
+
+        One cheap probe first: a scope without dead letters, the usual case, costs a single request."""
+        pk = partition(flow, scope)
+        probe = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": pk}, select=["RowKey"],
+                                           results_per_page=1)  # fmt: skip
+        if next(iter(probe), None) is None:  # ItemPaged is lazy: this reads one page of one row
+            return set()
+        ids = sorted(set(record_ids))
+        chunks = [ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)]
+
+        def query(chunk: list[str]) -> list[str]:
+            names = {f"r{n}": safe_key(record_id) for n, record_id in enumerate(chunk)}
+            rows = " or ".join(f"RowKey eq @{name}" for name in names)
+            found = self._table.query_entities(f"PartitionKey eq @pk and ( {rows} )", parameters={"pk": pk, **names},
+                                               select=["record_id"])  # fmt: skip
+            return [str(e["record_id"]) for e in found]
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            return {record_id for found in pool.map(query, chunks) for record_id in found}
+
+    def entries(self, flow: str | None = None, scope: str | None = None) -> list[DeadLetter]:
+        if flow and scope:
+            entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition(flow, scope)})
         elif flow:
-            entities = self._table.query_entities(f"flow eq '{flow}'")
+            entities = self._table.query_entities("flow eq @flow", parameters={"flow": flow})
         else:
             entities = self._table.list_entities()
         return sorted((self._from_entity(e) for e in entities), key=lambda d: d.first_seen)
 
-    def due(self, flow: str, table: str, max_attempts: int) -> list[DeadLetter]:
+    def due(self, flow: str, scope: str, max_attempts: int) -> list[DeadLetter]:
         """Dead letters still worth retrying."""
-        return [d for d in self.entries(flow, table) if d.attempts < max_attempts]
+        return [d for d in self.entries(flow, scope) if d.attempts < max_attempts]
+
+    def purge(self, flow: str, scope: str) -> int:
+        """Forget every dead letter of a scope (an operator's decision); returns how many went."""
+        letters = self.entries(flow, scope)
+        for letter in letters:
+            self.resolve(flow, scope, letter.record_id)
+        return len(letters)
 
     @staticmethod
     def _from_entity(entity: dict) -> DeadLetter:
         return DeadLetter(
             flow=entity["flow"],
-            table=entity["table"],
+            scope=entity.get("scope") or entity["table"],
             record_id=entity["record_id"],
             reason=entity["reason"],
             attempts=int(entity["attempts"]),

@@ -1,4 +1,4 @@
-"""Run summaries, newest first per flow and table: what `status` shows."""
+"""Run summaries, newest first per flow and scope: what `status` shows."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ class RunLog:
     def append(self, summary: dict[str, Any], now: float | None = None) -> None:
         self._table.create_entity(
             {
-                "PartitionKey": partition(summary["flow"], summary["table"]),
+                "PartitionKey": partition(summary["flow"], summary["scope"]),
                 "RowKey": reverse_ticks(now) + "-" + summary["run_id"][:8],
                 "summary": json.dumps(summary, sort_keys=True, default=str)[:30000],
             }
         )
 
-    def latest(self, flow: str, table: str, limit: int = 10) -> list[dict[str, Any]]:
-        rows = self._table.query_entities(f"PartitionKey eq '{partition(flow, table)}'", results_per_page=limit)
+    def latest(self, flow: str, scope: str, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition(flow, scope)},
+                                          results_per_page=limit)  # fmt: skip
         out: list[dict[str, Any]] = []
         for entity in rows:
             out.append(json.loads(entity["summary"]))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pytest
 
-from shared.state.checkpoints import INCREMENTAL, CheckpointConflict, CheckpointStore
+from shared.flows.change_feed import ChangeFeedCursor
+from shared.state.checkpoints import CheckpointConflict, CheckpointStore, CursorKindMismatch
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import IndexEntry, RecordIndex
 from shared.state.keys import safe_key
@@ -31,46 +35,93 @@ def store(storage_connection_string: str, table_prefix: str) -> StateStore:
 
 
 def test_checkpoint_round_trip_and_etag_conflict(store: StateStore) -> None:
-    checkpoints = CheckpointStore(store.table("checkpoints"))
-    fresh = checkpoints.load("ingress", "contacts")
-    assert fresh.etag is None and fresh.phase == "initial"
+    checkpoints = CheckpointStore(store.table("checkpoints"), clock=FakeClock(1_700_000_500.0))
+    fresh = checkpoints.load("ingress", "contacts", ChangeFeedCursor)
+    assert fresh.etag is None and fresh.cursor.phase == "initial" and fresh.saved_at == 0.0
 
-    fresh.next_link = "https://org/api/data/v9.2/contacts?$skiptoken=x"
+    fresh.cursor.next_link = "https://org/api/data/v9.2/contacts?$skiptoken=x"
     fresh.add_counts({"read": 5000})
     checkpoints.save(fresh)
 
-    mine = checkpoints.load("ingress", "contacts")
-    theirs = checkpoints.load("ingress", "contacts")
-    assert mine.next_link == fresh.next_link and mine.counters == {"read": 5000}
+    mine = checkpoints.load("ingress", "contacts", ChangeFeedCursor)
+    theirs = checkpoints.load("ingress", "contacts", ChangeFeedCursor)
+    assert mine.cursor.next_link == fresh.cursor.next_link and mine.counters == {"read": 5000}
+    assert mine.saved_at == 1_700_000_500.0  # the cursor's age is known
 
-    theirs.phase = INCREMENTAL
+    theirs.cursor.phase = "incremental"
     checkpoints.save(theirs)
-    mine.pages = 2
+    mine.cursor.pages = 2
     with pytest.raises(CheckpointConflict):
         checkpoints.save(mine)
-    assert checkpoints.load("ingress", "contacts").phase == INCREMENTAL
+    assert checkpoints.load("ingress", "contacts", ChangeFeedCursor).cursor.phase == "incremental"
 
 
 def test_two_first_writers_conflict(store: StateStore) -> None:
     checkpoints = CheckpointStore(store.table("checkpoints"))
-    a = checkpoints.load("ingress", "t1")
-    b = checkpoints.load("ingress", "t1")
+    a = checkpoints.load("ingress", "t1", ChangeFeedCursor)
+    b = checkpoints.load("ingress", "t1", ChangeFeedCursor)
     checkpoints.save(a)
     with pytest.raises(CheckpointConflict):
         checkpoints.save(b)
 
 
+@dataclasses.dataclass
+class FileCursor:
+    """Another flow's cursor: the envelope stores it without knowing its fields."""
+
+    KIND: ClassVar[str] = "file-test"
+    file: str = ""
+    row: int = 0
+
+    def to_state(self) -> dict[str, Any]:
+        return {"file": self.file, "row": self.row}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FileCursor:
+        return cls(file=str(state.get("file", "")), row=int(state.get("row", 0)))
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.row}"
+
+
+def test_cursors_of_different_flows_live_in_one_envelope_and_never_mix(store: StateStore) -> None:
+    checkpoints = CheckpointStore(store.table("checkpoints"))
+    egress = checkpoints.load("egress", "events", FileCursor)
+    egress.cursor.file, egress.cursor.row = "campaign_events_1.csv", 42
+    checkpoints.save(egress)
+    assert checkpoints.load("egress", "events", FileCursor).cursor == FileCursor("campaign_events_1.csv", 42)
+    with pytest.raises(CursorKindMismatch):
+        checkpoints.load("egress", "events", ChangeFeedCursor)
+    [stored] = checkpoints.entries("egress")
+    assert (stored.cursor_kind, stored.cursor) == ("file-test", {"file": "campaign_events_1.csv", "row": 42})
+
+
+def test_update_retries_on_conflict_and_hands_over_a_delta_link(store: StateStore) -> None:
+    checkpoints = CheckpointStore(store.table("checkpoints"))
+    stale = checkpoints.load("ingress", "contacts", ChangeFeedCursor)
+    checkpoints.save(checkpoints.load("ingress", "contacts", ChangeFeedCursor))  # someone wrote meanwhile
+    with pytest.raises(CheckpointConflict):
+        checkpoints.save(stale)
+    checkpoints.update("ingress", "contacts", ChangeFeedCursor, lambda cp: cp.cursor.hand_over("delta-1"))
+    cursor = checkpoints.load("ingress", "contacts", ChangeFeedCursor).cursor
+    assert (cursor.phase, cursor.delta_link, cursor.read_from()) == ("incremental", "delta-1", "delta-1")
+
+
 def test_reset_request_starts_a_new_generation(store: StateStore) -> None:
     checkpoints = CheckpointStore(store.table("checkpoints"))
-    cp = checkpoints.load("ingress", "contacts")
-    cp.phase, cp.delta_link = INCREMENTAL, "delta"
+    checkpoints.request_reset("ingress", "never-ran")  # no row yet: one is made, asking for the replay
+    assert checkpoints.load("ingress", "never-ran", ChangeFeedCursor).reset_requested
+    cp = checkpoints.load("ingress", "contacts", ChangeFeedCursor)
+    cp.cursor.phase, cp.cursor.delta_link = "incremental", "delta"
     checkpoints.save(cp)
-    assert checkpoints.request_reset("ingress", "contacts").reset_requested
-    cp = checkpoints.load("ingress", "contacts")
-    cp.start_full_read(replay=True, sweep_epoch=5)
-    assert (cp.phase, cp.delta_link, cp.reset_requested, cp.generation) == ("initial", None, False, 1)
-    cp.start_full_read(replay=False, sweep_epoch=6)  # a resync keeps the generation: unchanged records stay
-    assert cp.generation == 1 and cp.sweep_epoch == 6
+    checkpoints.request_reset("ingress", "contacts")
+    cp = checkpoints.load("ingress", "contacts", ChangeFeedCursor)
+    assert cp.reset_requested and cp.cursor.delta_link == "delta"  # the cursor is the flow's to move
+    cp.begin_replay()
+    cp.cursor.start_full_read(sweep_epoch=5)
+    assert (cp.cursor.phase, cp.cursor.delta_link, cp.reset_requested, cp.generation) == ("initial", None, False, 1)
+    cp.cursor.start_full_read(sweep_epoch=6)  # a resync keeps the generation: unchanged records stay
+    assert cp.generation == 1 and cp.cursor.sweep_epoch == 6
 
 
 def test_lease_contention_from_two_threads(store: StateStore) -> None:
@@ -158,7 +209,7 @@ def test_record_index_round_trip(store: StateStore) -> None:
 def test_run_log_newest_first(store: StateStore) -> None:
     runs = RunLog(store.table("runs"))
     for i in range(3):
-        runs.append({"flow": "ingress", "table": "contacts", "run_id": f"run{i}xxxxxxxx", "n": i}, now=1000.0 + i)
+        runs.append({"flow": "ingress", "scope": "contacts", "run_id": f"run{i}xxxxxxxx", "n": i}, now=1000.0 + i)
     assert [r["n"] for r in runs.latest("ingress", "contacts", limit=2)] == [2, 1]
 
 
