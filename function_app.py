@@ -1,8 +1,9 @@
-"""The Function App: one Blueprint per flow, no business logic here."""
+"""The Function App: every registered flow's Blueprint, no business logic here."""
 
 import azure.functions as func
 
-from shared.entrypoints import ingress
+from shared.registry import FLOWS
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(ingress.bp)
+for _flow in FLOWS.values():
+    app.register_functions(_flow.functions())

@@ -1,13 +1,14 @@
-"""Operator CLI: the same flow functions the timers call, plus status, replay and dead letters.
+"""Operator CLI: the same flow functions the timers call, plus status, replay and dead letters, for
+every registered flow.
 
     python -m shared.cli [--settings local.settings.json] validate
-    python -m shared.cli [--settings ...] run ingress [--table NAME]
-    python -m shared.cli [--settings ...] status
-    python -m shared.cli [--settings ...] replay TABLE
-    python -m shared.cli [--settings ...] deadletters [--table NAME] [--drop RECORD_ID]
+    python -m shared.cli [--settings ...] run FLOW [--scope NAME ...] [--dry-run]
+    python -m shared.cli [--settings ...] status [FLOW]
+    python -m shared.cli [--settings ...] replay FLOW SCOPE
+    python -m shared.cli [--settings ...] deadletters [FLOW] [--scope NAME] [--drop RECORD_ID | --purge]
 
-Settings come from the environment; --settings adds the `Values` of a local.settings.json beneath it.
-Exit codes: 0 ok, 1 a run failed, 2 configuration problems.
+Settings come from the environment; --settings adds the `Values` of a local.settings.json beneath it
+(an environment variable wins over the file). Exit codes: 0 ok, 1 a run failed, 2 configuration problems.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import sys
 from collections.abc import Sequence
 
 from shared.config.errors import ConfigError
-from shared.flows.ingress import FLOW as INGRESS
-from shared.flows.ingress_run import run_ingress
+from shared.flows.definition import FlowDefinition, UnknownScope
+from shared.registry import FLOWS
 from shared.settings import read_local_settings
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
@@ -37,14 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", help="check the app settings and the sync configuration; writes nothing")
     run = sub.add_parser("run", help="run a flow now")
-    run.add_argument("flow", choices=[INGRESS])
-    run.add_argument("--table", help="only this mapping (by name)")
-    sub.add_parser("status", help="checkpoints, last runs and dead-letter counts per table")
-    replay = sub.add_parser("replay", help="the next run reloads the whole table and rewrites every record")
-    replay.add_argument("table")
+    run.add_argument("flow", choices=list(FLOWS))
+    run.add_argument("--scope", "--table", dest="scopes", action="append", help="only this scope (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="read and decide, write nothing; print the counts")
+    status = sub.add_parser("status", help="checkpoints, last runs and dead-letter counts per flow and scope")
+    status.add_argument("flow", nargs="?", choices=list(FLOWS))
+    replay = sub.add_parser("replay", help="the flow's next run of the scope starts over and rewrites everything")
+    replay.add_argument("flow", choices=list(FLOWS))
+    replay.add_argument("scope")
     letters = sub.add_parser("deadletters", help="list dead letters (ids and reasons only)")
-    letters.add_argument("--table")
-    letters.add_argument("--drop", metavar="RECORD_ID", help="forget one dead letter (with --table)")
+    letters.add_argument("flow", nargs="?", choices=list(FLOWS))
+    letters.add_argument("--scope", "--table", dest="scope")
+    action = letters.add_mutually_exclusive_group()
+    action.add_argument("--drop", metavar="RECORD_ID", help="forget one dead letter (with FLOW and --scope)")
+    action.add_argument("--purge", action="store_true", help="forget every dead letter of FLOW --scope")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -59,62 +66,75 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
 
-    if args.command == "validate":
-        print(f"OK: settings valid; {len(svc.config.tables)} table mapping(s): "
-              + ", ".join(t.name for t in svc.config.tables))  # fmt: skip
-        return 0
-    if args.command == "run":
-        return _run(svc, args.table)
-    if args.command == "status":
-        _print(_status(svc))
-        return 0
-    if args.command == "replay":
-        svc.config.table(args.table)  # unknown names fail loudly
-        CheckpointStore(svc.state.table("checkpoints")).request_reset(INGRESS, args.table)
-        print(f"replay requested for {args.table}: the next ingress run reloads it")
-        return 0
-    letters_store = DeadLetterStore(svc.state.table("deadletters"))
-    if args.drop:
-        if not args.table:
-            print("--drop needs --table", file=sys.stderr)
-            return 2
-        letters_store.resolve(INGRESS, args.table, args.drop)
-        return 0
-    _print([dataclasses.asdict(d) for d in letters_store.entries(INGRESS, args.table)])
-    return 0
+    try:
+        if args.command == "validate":
+            print(f"OK: settings valid; {len(svc.config.tables)} table mapping(s): "
+                  + ", ".join(t.name for t in svc.config.tables))  # fmt: skip
+            return 0
+        if args.command == "run":
+            return _run(svc, FLOWS[args.flow], args.scopes, dry_run=args.dry_run)
+        if args.command == "status":
+            _print(_status(svc, [FLOWS[args.flow]] if args.flow else list(FLOWS.values())))
+            return 0
+        if args.command == "replay":
+            definition = FLOWS[args.flow]
+            definition.check_scopes(svc.config, [args.scope])
+            CheckpointStore(svc.state.table("checkpoints")).request_reset(definition.name, args.scope)
+            print(f"replay requested for {args.flow} {args.scope}: its next run starts over")
+            return 0
+        return _dead_letters(svc, args)
+    except UnknownScope as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
 
 
-def _run(svc: Services, table_name: str | None) -> int:
-    tables = [svc.config.table(table_name)] if table_name else [t for t in svc.config.tables if t.enabled]
-    contacts_first = sorted(tables, key=lambda t: not t.is_profile)
-    summaries = run_ingress(contacts_first, svc.ingress_deps(), svc.state,
-                            budget_seconds=svc.settings.run.time_budget_seconds)  # fmt: skip
+def _run(svc: Services, definition: FlowDefinition, scopes: list[str] | None, *, dry_run: bool) -> int:
+    summaries = definition.run(svc, scopes, dry_run=dry_run)
     _print([dataclasses.asdict(s) for s in summaries])
     return 1 if any(s.outcome == "failed" for s in summaries) else 0
 
 
-def _status(svc: Services) -> list[dict[str, object]]:
+def _status(svc: Services, definitions: list[FlowDefinition]) -> list[dict[str, object]]:
     checkpoints = CheckpointStore(svc.state.table("checkpoints"))
     runs = RunLog(svc.state.table("runs"))
     letters = DeadLetterStore(svc.state.table("deadletters"))
     out: list[dict[str, object]] = []
-    for table in svc.config.tables:
-        cp = checkpoints.load(INGRESS, table.name)
-        last = runs.latest(INGRESS, table.name, limit=1)
-        out.append(
-            {
-                "flow": INGRESS,
-                "table": table.name,
-                "phase": cp.phase,
-                "generation": cp.generation,
-                "pages_in_current_read": cp.pages,
-                "replay_requested": cp.reset_requested,
-                "last_checkpoint": {"outcome": cp.last_outcome, "run_started_at": cp.last_run_at},
-                "dead_letters": len(letters.entries(INGRESS, table.name)),
-                "last_run": last[0] if last else None,
-            }
-        )
+    for definition in definitions:
+        for scope in definition.scopes(svc.config):
+            stored = checkpoints.stored(definition.name, scope)
+            cursor = definition.cursor_type.from_state(stored.cursor if stored else {})
+            last = runs.latest(definition.name, scope, limit=1)
+            out.append(
+                {
+                    "flow": definition.name,
+                    "scope": scope,
+                    "cursor": cursor.describe(),
+                    "generation": stored.generation if stored else 0,
+                    "replay_requested": stored.reset_requested if stored else False,
+                    "last_checkpoint": {"outcome": stored.last_outcome, "run_started_at": stored.last_run_at}
+                    if stored
+                    else None,
+                    "dead_letters": len(letters.entries(definition.name, scope)),
+                    "last_run": last[0] if last else None,
+                }
+            )
     return out
+
+
+def _dead_letters(svc: Services, args: argparse.Namespace) -> int:
+    store = DeadLetterStore(svc.state.table("deadletters"))
+    if args.drop or args.purge:
+        if not (args.flow and args.scope):
+            print("--drop and --purge need FLOW and --scope", file=sys.stderr)
+            return 2
+        FLOWS[args.flow].check_scopes(svc.config, [args.scope])
+        if args.drop:
+            store.resolve(args.flow, args.scope, args.drop)
+        else:
+            print(f"purged {store.purge(args.flow, args.scope)} dead letter(s)")
+        return 0
+    _print([dataclasses.asdict(d) for d in store.entries(args.flow, args.scope if args.flow else None)])
+    return 0
 
 
 def _print(value: object) -> None:

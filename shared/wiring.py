@@ -13,14 +13,11 @@ from collections.abc import Callable, Mapping
 from shared.clients.campaign import CampaignClient, build_campaign_client
 from shared.clients.dataverse import DataverseClient, build_dataverse_client
 from shared.config.errors import ConfigError, Problem
+from shared.config.features import unbuilt_features
 from shared.config.loader import load_sync_config
 from shared.config.model import SyncConfig
-from shared.flows.ingress import IngressDeps
 from shared.http import RetryPolicy
 from shared.settings import SPECS, Settings, load_settings
-from shared.state.checkpoints import CheckpointStore
-from shared.state.deadletters import DeadLetterStore
-from shared.state.index import RecordIndex
 from shared.state.store import StateStore
 
 APP_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -34,17 +31,6 @@ class Services:
     state: StateStore
     dataverse: DataverseClient
     campaign: CampaignClient
-
-    def ingress_deps(self) -> IngressDeps:
-        return IngressDeps(
-            dataverse=self.dataverse,
-            campaign=self.campaign,
-            checkpoints=CheckpointStore(self.state.table("checkpoints")),
-            index=RecordIndex(self.state.table("index")),
-            dead_letters=DeadLetterStore(self.state.table("deadletters")),
-            max_parallel=self.settings.campaign.max_parallel,
-            dead_letter_max_attempts=self.settings.run.dead_letter_max_attempts,
-        )
 
 
 def build_state(settings: Settings) -> StateStore:
@@ -105,10 +91,13 @@ def load_configuration(env: Mapping[str, str] | None = None) -> tuple[Settings, 
     except ConfigError as exc:
         problems += exc.problems
     sync_config = settings.sync_config if settings else (env.get("SYNC_CONFIG", "").strip() or DEFAULT_SYNC_CONFIG)
+    config_problems: list[Problem] = []
     try:
         config = load_sync_config(sync_config, base_dir=APP_ROOT)
+        config_problems = unbuilt_features(config)
     except ConfigError as exc:
-        problems += [dataclasses.replace(p, path=f"SYNC_CONFIG {p.path}") for p in exc.problems]
+        config_problems = exc.problems
+    problems += [dataclasses.replace(p, path=f"SYNC_CONFIG {p.path}") for p in config_problems]
     if problems or settings is None or config is None:
         raise ConfigError(problems)
     return settings, config

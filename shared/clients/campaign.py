@@ -1,7 +1,6 @@
 """Adobe Campaign Standard REST client: profiles, custom resources, metadata and workflow signals.
 
-Facts used here come from the ACS API docs (AdobeDocs/campaign-standard.en, help/api/using/*.md),
-summarised in shared/reference/campaign-standard.md:
+Facts used here come from Adobe's ACS API docs (AdobeDocs/campaign-standard.en, help/api/using/*.md):
 
 - Base URL `https://mc.adobe.io/<ORGANIZATION>/campaign/`; every call carries `Authorization: Bearer`,
   `X-Api-Key` and `Cache-Control: no-cache` (setting-up-api-access.md).

@@ -1,6 +1,7 @@
 """Dataverse (Dynamics 365) Web API client: paged and change-tracking reads, metadata, writes, $batch.
 
-Facts it relies on (sources in reference/dataverse.md):
+Facts it relies on (Microsoft's Dataverse Web API docs, MicrosoftDocs/powerapps-docs,
+developer/data-platform/webapi/*.md and use-change-tracking-synchronize-data-external-systems.md):
 - every request sends Accept/OData-MaxVersion/OData-Version/If-None-Match: null; reads always $select;
 - pages: Prefer odata.maxpagesize (at most 5000), @odata.nextLink followed as given;
 - change tracking: Prefer odata.track-changes; the deltaLink is on the last page only; deletes come as

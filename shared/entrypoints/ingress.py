@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.flows.ingress import tables_to_sync
-from shared.flows.ingress_run import run_ingress
+from shared.flows.ingress import INGRESS, tables_to_sync
 from shared.wiring import services
 
 bp = func.Blueprint()
@@ -13,9 +12,7 @@ bp = func.Blueprint()
 
 def _run(contacts: bool, invocation_id: str) -> None:
     svc = services()
-    tables = tables_to_sync(svc.config, contacts=contacts)
-    run_ingress(tables, svc.ingress_deps(), svc.state, budget_seconds=svc.settings.run.time_budget_seconds,
-                invocation_id=invocation_id)  # fmt: skip
+    INGRESS.run(svc, [t.name for t in tables_to_sync(svc.config, contacts=contacts)], invocation_id=invocation_id)
 
 
 @bp.timer_trigger(schedule="%INGRESS_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)

@@ -1,6 +1,8 @@
-"""Runs one flow over one table: the run lease, the time budget and the run summary, for every flow.
+"""Runs a flow over its scopes: the run lease, the time budget and the run summary, for every flow.
 
-A flow body gets a `RunContext`, counts what it does into `ctx.counts`, checks `ctx.out_of_time()`
+A scope is what one run of a flow works through under its own lease and checkpoint: a table for
+ingress and initial transfer, a file source for egress, a queue for opt-out. A flow body gets a
+`RunContext`, counts what it does into `ctx.counts`, lets `ctx.out_of_time()` (or `OutOfTime`) stop it
 between units of work, and calls `ctx.heartbeat()` after each checkpoint.
 """
 
@@ -12,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from shared.http import ApiError
 from shared.state.lease import LeaseHeld, LeaseLost, RunLease
@@ -28,32 +30,54 @@ class OutOfTime(Exception):
     """The budget ran out mid-unit: the unit is not checkpointed and the next run redoes it."""
 
 
+class NoLease:
+    """A dry run writes no state, the lease row included; it may overlap a real run since it changes nothing."""
+
+    def acquire(self) -> None:
+        pass
+
+    def renew(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 @dataclasses.dataclass
 class RunContext:
     flow: str
-    table: str
+    scope: str
     run_id: str
     deadline: float  # on the monotonic clock
-    lease: RunLease
+    lease: RunLease | NoLease
     monotonic: Callable[[], float] = time.monotonic
     counts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     cursor_from: str = ""
     cursor_to: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
     started_at: str = ""  # UTC, ISO 8601
+    dry_run: bool = False  # decide and report, write nothing (targets and state)
 
     def out_of_time(self) -> bool:
         return self.monotonic() >= self.deadline
+
+    def check_time(self) -> None:
+        """Raise OutOfTime when the budget is spent (between units of work)."""
+        if self.out_of_time():
+            raise OutOfTime()
 
     def heartbeat(self) -> None:
         """Extend the lease after durable progress; raises LeaseLost if another run took over."""
         self.lease.renew()
 
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
 
 @dataclasses.dataclass
 class RunSummary:
     flow: str
-    table: str
+    scope: str
     run_id: str
     outcome: str  # completed | partial (budget ran out, resumes next tick) | skipped | failed
     counts: dict[str, int]
@@ -64,6 +88,7 @@ class RunSummary:
     invocation_id: str = ""
     reason: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    dry_run: bool = False
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
@@ -74,26 +99,32 @@ FlowBody = Callable[[RunContext], bool]  # returns True when it finished, False 
 
 def run_flow(
     flow: str,
-    table: str,
+    scope: str,
     body: FlowBody,
     *,
     state: StateStore,
     budget_seconds: float,
     invocation_id: str = "",
+    dry_run: bool = False,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> RunSummary:
     run_id = uuid.uuid4().hex
     started = monotonic()
-    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
-    lease = RunLease(state.table("leases"), f"{flow}~{table}", run_id, duration=budget_seconds + LEASE_MARGIN_SECONDS,
-                     clock=clock)  # fmt: skip
-    ctx = RunContext(flow, table, run_id, started + budget_seconds, lease, monotonic, started_at=started_at)
+    started_at = _utc(clock())
+    lease: RunLease | NoLease = (
+        NoLease()
+        if dry_run
+        else RunLease(state.table("leases"), f"{flow}~{scope}", run_id, duration=budget_seconds + LEASE_MARGIN_SECONDS,
+                      clock=clock)
+    )  # fmt: skip
+    ctx = RunContext(flow, scope, run_id, started + budget_seconds, lease, monotonic, started_at=started_at,
+                     dry_run=dry_run)  # fmt: skip
     outcome, reason = "completed", ""
     try:
         lease.acquire()
     except LeaseHeld as exc:
-        outcome, reason = "skipped", f"another run holds the lease until {exc.expires_at:.0f}"
+        outcome, reason = "skipped", f"run {exc.owner[:8]} holds the lease until {_utc(exc.expires_at)}"
     else:
         try:
             finished = body(ctx)
@@ -106,12 +137,12 @@ def run_flow(
             outcome, reason = "failed", exc.describe()
         except Exception as exc:  # the summary must be written whatever broke; the traceback goes to the log
             outcome, reason = "failed", f"{type(exc).__name__}: {exc}"
-            log.exception("run.error flow=%s table=%s run=%s", flow, table, run_id)
+            log.exception("run.error flow=%s scope=%s run=%s", flow, scope, run_id)
         finally:
             lease.release()
     summary = RunSummary(
         flow=flow,
-        table=table,
+        scope=scope,
         run_id=run_id,
         outcome=outcome,
         counts=dict(ctx.counts),
@@ -122,11 +153,41 @@ def run_flow(
         invocation_id=invocation_id,
         reason=reason[:2000],
         notes=ctx.notes,
+        dry_run=dry_run,
     )
-    try:
-        RunLog(state.table("runs")).append(dataclasses.asdict(summary), now=clock())
-    except Exception:  # a lost summary row must not turn a good run into a failed one
-        log.warning("run.summary_not_stored flow=%s table=%s run=%s", flow, table, run_id)
+    if not dry_run:
+        try:
+            RunLog(state.table("runs")).append(dataclasses.asdict(summary), now=clock())
+        except Exception:  # a lost summary row must not turn a good run into a failed one
+            log.warning("run.summary_not_stored flow=%s scope=%s run=%s", flow, scope, run_id)
     level = logging.ERROR if outcome == "failed" else logging.INFO
     log.log(level, "run.summary %s", summary.to_json())
     return summary
+
+
+def run_scopes(
+    flow: str,
+    bodies: Sequence[tuple[str, FlowBody]],
+    *,
+    state: StateStore,
+    budget_seconds: float,
+    invocation_id: str = "",
+    dry_run: bool = False,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[RunSummary]:
+    """Each scope in turn, under its own lease, with an equal share of what is left of the budget, so
+    one big scope cannot starve the others (a scope that finishes early leaves its rest to the next)."""
+    summaries = []
+    deadline = monotonic() + budget_seconds
+    for position, (scope, body) in enumerate(bodies):
+        share = max(0.0, deadline - monotonic()) / (len(bodies) - position)
+        summaries.append(
+            run_flow(flow, scope, body, state=state, budget_seconds=share, invocation_id=invocation_id,
+                     dry_run=dry_run, clock=clock, monotonic=monotonic)
+        )  # fmt: skip
+    return summaries
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

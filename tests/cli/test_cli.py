@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
@@ -63,3 +64,20 @@ def test_validate_accepts_the_sample_settings(tmp_path: pathlib.Path, clean_env:
     settings = write_settings(tmp_path)
     assert cli.main(["--settings", str(settings), "validate"]) == 0
     assert "contacts, loyaltycards" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d["egress"].update(enabled=True), "SYNC_CONFIG $.egress.enabled"),
+        (lambda d: d["optOut"].update(mode="bidirectional"), "SYNC_CONFIG $.optOut.mode"),
+    ],
+)
+def test_a_document_that_turns_on_an_unbuilt_flow_is_refused(
+    tmp_path: pathlib.Path, clean_env: None, capsys: pytest.CaptureFixture[str], change: Any, path: str
+) -> None:
+    document = json.loads((REPO / "config" / "sync.example.json").read_text())
+    change(document)
+    settings = write_settings(tmp_path, SYNC_CONFIG=json.dumps(document))
+    assert cli.main(["--settings", str(settings), "validate"]) == 2
+    assert path in capsys.readouterr().err

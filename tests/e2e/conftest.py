@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import pathlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,12 +17,11 @@ from sandbox.campaign import CampaignSandbox
 from sandbox.dataverse import DataverseSandbox
 from sandbox.settings import sandbox_settings
 from shared.config.model import TableMapping
-from shared.core.filters import passes
-from shared.core.projection import project, record_key
-from shared.flows.ingress_run import run_ingress
+from shared.flows.ingress import INGRESS
 from shared.flows.runner import RunSummary
 from shared.settings import load_settings
 from shared.wiring import Services, build_services
+from tests.e2e.oracle import expected_records
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((REPO / "config" / "sync.example.json").read_text())
@@ -53,10 +53,13 @@ class Stack:
     acs: CampaignSandbox
     svc: Services
     waits: list[float]
+    document: Mapping[str, Any]  # the mapping document as the test wrote it (the oracle reads this)
+    env: Mapping[str, str]  # the app settings the stack runs with (a subprocess can use them too)
 
-    def run(self, *names: str, budget: float = 600.0) -> list[RunSummary]:
-        tables = [t for t in self.svc.config.tables if t.enabled and (not names or t.name in names)]
-        return run_ingress(tables, self.svc.ingress_deps(), self.svc.state, budget_seconds=budget)
+    def run(self, *names: str, budget: float = 600.0, monotonic: Callable[[], float] = time.monotonic,
+            dry_run: bool = False) -> list[RunSummary]:  # fmt: skip
+        scopes = [t.name for t in self.svc.config.tables if t.enabled and (not names or t.name in names)]
+        return INGRESS.run(self.svc, scopes, budget_seconds=budget, monotonic=monotonic, dry_run=dry_run)
 
     def table(self, name: str) -> TableMapping:
         return self.svc.config.table(name)
@@ -64,13 +67,9 @@ class Stack:
     def campaign_rows(self, table: TableMapping) -> list[dict[str, Any]]:
         return self.acs.rows(table.resource)
 
-    def expected(self, table: TableMapping, *, deleted_filtered_out: bool | None = None) -> dict[str, dict[str, Any]]:
-        """What Campaign should hold: every Dynamics row passing the filters, projected in full."""
-        out = {}
-        for row in self.dv.rows(table.entity_set):
-            if passes(row, table.filters):
-                out[record_key(row, table)] = project(row, table, full=True, source_types={}, target_types={})
-        return out
+    def expected(self, table: TableMapping) -> dict[str, dict[str, Any]]:
+        """What Campaign should hold: every Dynamics row passing the filters, shaped by the test's oracle."""
+        return expected_records(self.document, table.name, self.dv.rows(table.entity_set))
 
     def assert_campaign_matches(self, table: TableMapping, *, fields: Callable[[str], bool] = lambda _: True,
                                 allow_extra: bool = False) -> None:  # fmt: skip
@@ -103,8 +102,8 @@ def make_stack(dv: DataverseSandbox, acs: CampaignSandbox, storage: str, prefix:
         dv.advance_clock(seconds)
         acs.advance_clock(seconds)
 
-    settings = load_settings(stack_env(dv, acs, storage, prefix, config or EXAMPLE, **extra))
-    return Stack(dv, acs, build_services(settings, sleep=sleep), waits)
+    env = stack_env(dv, acs, storage, prefix, config or EXAMPLE, **extra)
+    return Stack(dv, acs, build_services(load_settings(env), sleep=sleep), waits, config or EXAMPLE, env)
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from shared.flows.change_feed import ChangeFeedCursor
 from shared.state.checkpoints import CheckpointStore
 from tests.e2e.conftest import Stack, example_config
+from tests.flows.fakes import TickingClock
 
 FIELDS_ON_UPDATE = {"firstName", "lastName", "email", "phone", "mobilePhone", "birthDate", "denyListEmail",
                     "denyListPhone", "externalId"}  # fmt: skip
@@ -148,7 +150,7 @@ def test_custom_table(stack_factory: Callable[..., Stack]) -> None:
         for n in range(30)
     ]  # fmt: skip
     stack.dv.create("new_loyaltycards", {"new_name": "no number"})  # filtered out: notnull on the card number
-    summaries = {s.table: s for s in stack.run()}
+    summaries = {s.scope: s for s in stack.run()}
     assert summaries["loyaltycards"].outcome == "completed", summaries["loyaltycards"].reason
     assert summaries["loyaltycards"].counts == {"read": 31, "created": 30, "filtered_out": 1}
     loyalty = stack.table("loyaltycards")
@@ -158,7 +160,7 @@ def test_custom_table(stack_factory: Callable[..., Stack]) -> None:
 
     stack.dv.delete("new_loyaltycards", cards[0])
     stack.dv.update("new_loyaltycards", cards[1], {"new_points": 999})
-    summaries = {s.table: s for s in stack.run("loyaltycards")}
+    summaries = {s.scope: s for s in stack.run("loyaltycards")}
     assert summaries["loyaltycards"].counts == {"read": 2, "deleted": 1, "updated": 1}
     stack.assert_campaign_matches(loyalty)
 
@@ -216,15 +218,17 @@ def test_bad_records_are_dead_lettered_and_retried(stack_factory: Callable[..., 
 def test_time_budget_stops_cleanly_and_resumes(stack_factory: Callable[..., Stack]) -> None:
     stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="100")
     stack.dv.seed_contacts(1000)
-    runs = [stack.run(budget=0.6)[0] for _ in range(3)]
-    assert runs[0].outcome == "partial"
+    # Every look at the clock costs a tick: a budget of 250 ticks lasts about two pages of 100 records.
+    runs = [stack.run(budget=250, monotonic=TickingClock(step=1.0))[0] for _ in range(3)]
+    assert [r.outcome for r in runs] == ["partial"] * 3
+    assert all(0 < r.counts.get("created", 0) <= 300 for r in runs)
     checkpoints = CheckpointStore(stack.svc.state.table("checkpoints"))
-    assert checkpoints.load("ingress", "contacts").last_outcome == "partial"
+    assert checkpoints.load("ingress", "contacts", ChangeFeedCursor).last_outcome == "partial"
     while runs[-1].outcome != "completed":
-        runs.append(stack.run(budget=5)[0])
+        runs.append(stack.run(budget=5000, monotonic=TickingClock(step=1.0))[0])
         assert len(runs) < 40
     assert sum(r.counts.get("created", 0) for r in runs) == 1000
-    assert checkpoints.load("ingress", "contacts").last_outcome == "completed"
+    assert checkpoints.load("ingress", "contacts", ChangeFeedCursor).last_outcome == "completed"
     stack.assert_campaign_matches(stack.table("contacts"))
 
 
@@ -304,3 +308,57 @@ def test_throttled_and_flaky_services_still_converge(stack_factory: Callable[...
     assert len(stack.waits) > 10 and max(stack.waits) >= 1  # Retry-After waits were honoured
     assert any(r["status"] == 429 for r in stack.acs.requests())
     stack.assert_campaign_matches(stack.table("contacts"))
+
+
+def test_literal_records_land_as_literal_profiles(stack_factory: Callable[..., Stack]) -> None:
+    """The shipped example mapping, end to end, against values written out by hand."""
+    stack = stack_factory()
+    ada = stack.dv.create("contacts", {"contactid": "6d81597f-0f9f-e711-8122-000d3aa2331c", "firstname": "Ada",
+                                       "lastname": "Lovelace", "emailaddress1": "ada@example.org",
+                                       "telephone1": "+44 20 7946 0000", "birthdate": "1815-12-10", "gendercode": 2,
+                                       "donotbulkemail": True, "donotphone": False, "statecode": 1,
+                                       "statuscode": 2})  # fmt: skip
+    bob = stack.dv.create("contacts", {"contactid": "0A8F6B53-1D2C-4E5F-8A9B-0C1D2E3F4A5B", "firstname": "Bob",
+                                       "lastname": None, "gendercode": None})  # fmt: skip
+    stack.dv.create("new_loyaltycards", {"new_loyaltycardid": "11111111-2222-3333-4444-555555555555",
+                                         "new_name": "card", "new_cardnumber": "C-0042", "new_points": 1200,
+                                         "new_tier": 3, "new_validuntil": "2027-06-30",
+                                         "new_ContactId@odata.bind": f"/contacts({ada})"})  # fmt: skip
+    summaries = {s.scope: s for s in stack.run()}
+    assert [s.outcome for s in summaries.values()] == ["completed", "completed"]
+
+    [profile_ada] = stack.acs.find_rows("profile", externalId="6d81597f-0f9f-e711-8122-000d3aa2331c")
+    names = ("firstName", "lastName", "email", "phone", "birthDate", "gender", "denyListEmail", "denyListPhone")
+    assert {k: profile_ada[k] for k in names} == {  # an inactive contact (statecode 1) is synced too
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": "ada@example.org",
+        "phone": "+44 20 7946 0000",
+        "birthDate": "1815-12-10",
+        "gender": "female",
+        "denyListEmail": True,
+        "denyListPhone": False,
+    }
+    [profile_bob] = stack.acs.find_rows("profile", externalId="0a8f6b53-1d2c-4e5f-8a9b-0c1d2e3f4a5b")
+    assert (bob.lower(), profile_bob["firstName"], profile_bob["lastName"], profile_bob["gender"]) == (
+        "0a8f6b53-1d2c-4e5f-8a9b-0c1d2e3f4a5b", "Bob", "", "unknown")  # fmt: skip
+    [card] = stack.acs.find_rows("cusLoyaltyCard", crmId="11111111-2222-3333-4444-555555555555")
+    assert {k: card[k] for k in ("cardNumber", "points", "tier", "validUntil", "contactId")} == {
+        "cardNumber": "C-0042", "points": 1200, "tier": "gold", "validUntil": "2027-06-30",
+        "contactId": "6d81597f-0f9f-e711-8122-000d3aa2331c"}  # fmt: skip
+
+
+def test_replay_with_open_dead_letters_writes_every_record_once(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only())
+    stack.dv.seed_contacts(20)
+    bad = stack.dv.create("contacts", {"firstname": "Y" * 45, "lastname": "TooLong"})  # firstName holds 30
+    [first] = stack.run()
+    assert first.counts["created"] == 20 and first.counts["dead_lettered"] == 1
+    stack.dv.update("contacts", bad, {"firstname": "Fixed"})
+    CheckpointStore(stack.svc.state.table("checkpoints")).request_reset("ingress", "contacts")
+    stack.acs.clear_requests()
+    [replay] = stack.run()
+    assert replay.outcome == "completed", replay.reason
+    writes = [r for r in stack.acs.requests() if r["method"] in ("POST", "PATCH") and "/ims/" not in r["path"]]
+    assert sorted(r["method"] for r in writes) == ["PATCH"] * 20 + ["POST"]  # the fixed record once, not twice
+    assert replay.counts["dead_letter_retries_ok"] == 1 and replay.counts["unchanged"] == 1

@@ -1,6 +1,7 @@
-"""A run killed at any point and rerun loses nothing and duplicates nothing.
+"""In-process variant of the crash test: a run interrupted at any write and rerun loses nothing and
+duplicates nothing (the real-process variant, SIGKILL, is test_crash_subprocess.py).
 
-The kill is a BaseException raised from inside the Campaign transport, either before a write
+The interruption is a BaseException raised from inside the Campaign transport, either before a write
 reaches Campaign or right after Campaign applied it (the response lost): the worst moment, since
 Campaign changed and our index and checkpoint did not.
 """
@@ -75,7 +76,7 @@ def run_to_completion(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_killed_runs_converge(stack_factory: Callable[..., Stack], seed: int) -> None:
+def test_interrupted_runs_converge(stack_factory: Callable[..., Stack], seed: int) -> None:
     rng = random.Random(seed)
     stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="60")
     stack.dv.seed_contacts(300, seed=seed + 1)

@@ -1,0 +1,28 @@
+"""Parts of the mapping document that need a flow this release does not have yet.
+
+A document that turns one on is refused, naming the key, instead of being accepted and silently
+ignored. Each flow removes its entry here when it lands.
+"""
+
+from __future__ import annotations
+
+from shared.config.errors import Problem
+from shared.config.model import OptOutMode, SyncConfig
+
+NOT_BUILT_OPT_OUT_MODES = frozenset({OptOutMode.TO_DYNAMICS, OptOutMode.BIDIRECTIONAL})
+EGRESS_BUILT = False
+
+
+def unbuilt_features(config: SyncConfig) -> list[Problem]:
+    problems = []
+    if config.egress.enabled and not EGRESS_BUILT:
+        problems.append(Problem("$.egress.enabled", "the egress flow is not part of this release: set it to false"))
+    if config.opt_out.mode in NOT_BUILT_OPT_OUT_MODES:
+        problems.append(
+            Problem(
+                "$.optOut.mode",
+                f"'{config.opt_out.mode.value}' needs the Campaign -> Dynamics "
+                "opt-out flow, which is not part of this release: use 'toCampaign' or 'disabled'",
+            )
+        )
+    return problems

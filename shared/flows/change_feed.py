@@ -1,0 +1,220 @@
+"""Reading a Dataverse table through change tracking, resumable page by page, for any flow.
+
+The cursor remembers where a read stands: during a full read (the first one, a replay, or a resync
+after an expired delta token) the next link of the last durable page; between reads the delta link
+of the last page of the previous read, which is where the next increments start. The reader yields
+each page with a `commit` step: the caller makes the page's effects durable, then commits, and only
+then does the cursor move and get saved. A run cut anywhere repeats at most one page.
+
+A full read reports no deletes, so one that replaces a delta link (a resync or a replay) marks the
+records it meets with its epoch; once it ends, the caller's sweep removes synced records it never
+met (deleted in Dynamics meanwhile). The sweep runs before any increment is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from typing import Any, ClassVar
+
+from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient, Page
+from shared.flows.counts import Count
+from shared.flows.runner import RunContext
+
+log = logging.getLogger("sync.change_feed")
+
+FULL_READ = "initial"  # reading every row (first run, replay, resync)
+INCREMENTAL = "incremental"  # reading changes since delta_link
+
+
+@dataclasses.dataclass
+class ChangeFeedCursor:
+    """Where a change-tracking read of one table stands."""
+
+    KIND: ClassVar[str] = "change-feed"
+
+    phase: str = FULL_READ
+    next_link: str | None = None  # resume point inside the current read
+    delta_link: str | None = None  # where the next incremental read starts
+    pages: int = 0  # pages done in the current read
+    sweep_epoch: int = 0  # set by a full read that replaced a delta link: records it did not meet are swept
+
+    # -- reading
+
+    def read_from(self) -> str | None:
+        """The link to read from: inside a read its next link, between reads the delta link, else None."""
+        return self.next_link or (self.delta_link if self.phase == INCREMENTAL else None)
+
+    @property
+    def full_read(self) -> bool:
+        return self.phase == FULL_READ
+
+    @property
+    def sweep_due(self) -> bool:
+        """A full read that needs its sweep has ended: sweep before reading increments."""
+        return bool(self.sweep_epoch) and self.phase == INCREMENTAL
+
+    def advance(self, page: Page) -> bool:
+        """The page is durable: move past it. True when the read reached its end (the delta link)."""
+        if page.delta_link:
+            self.phase, self.delta_link, self.next_link, self.pages = INCREMENTAL, page.delta_link, None, 0
+            return True
+        self.next_link = page.next_link
+        self.pages += 1
+        return False
+
+    # -- starting over, handing over
+
+    def start_full_read(self, *, sweep_epoch: int) -> None:
+        """Read every row again (replay, resync); records the read does not meet are swept when it ends."""
+        self.phase, self.next_link, self.delta_link, self.pages = FULL_READ, None, None, 0
+        self.sweep_epoch = sweep_epoch
+
+    def sweep_done(self) -> None:
+        self.sweep_epoch = 0
+
+    def hand_over(self, delta_link: str) -> None:
+        """Another flow loaded the table up to `delta_link` (initial transfer): continue with increments."""
+        self.phase, self.delta_link, self.next_link, self.pages, self.sweep_epoch = INCREMENTAL, delta_link, None, 0, 0
+
+    # -- storage
+
+    def to_state(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> ChangeFeedCursor:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in state.items() if name in fields})
+
+    def describe(self) -> str:
+        if self.phase == FULL_READ:
+            return f"full-read:page{self.pages}" + (":sweep-pending" if self.sweep_epoch else "")
+        return f"incremental:{_short(self.delta_link)}" + (":sweep-pending" if self.sweep_epoch else "")
+
+
+@dataclasses.dataclass
+class FeedPage:
+    """One page of changes, and the step that makes the read move past it."""
+
+    rows: list[dict[str, Any]]
+    deleted_ids: list[str]
+    full_read: bool  # part of a full read: carry every field, report no deletes
+    seen_epoch: int  # non-zero in a read that marks what it meets for the sweep
+    last: bool  # the last page of the read: committing it reaches the delta link
+    _commit: Callable[[], None] = dataclasses.field(repr=False)
+    committed: bool = False
+
+    def commit(self) -> None:
+        """Call once the page's effects are durable; the cursor then moves and is saved."""
+        if self.committed:
+            raise RuntimeError("page committed twice")
+        self._commit()
+        self.committed = True
+
+
+class ChangeFeed:
+    """Yields the pages of one table from a cursor; `save` persists the envelope that holds the cursor."""
+
+    def __init__(
+        self,
+        dataverse: DataverseClient,
+        entity_set: str,
+        select: tuple[str, ...],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.dataverse = dataverse
+        self.entity_set = entity_set
+        self.select = select
+        self.clock = clock
+
+    def pages(
+        self,
+        cursor: ChangeFeedCursor,
+        ctx: RunContext,
+        *,
+        save: Callable[[], None],
+        sweep: Callable[[int], None] | None = None,
+    ) -> Iterator[FeedPage]:
+        """Pages from the cursor until the read reaches its delta link (then the generator ends).
+
+        Raises OutOfTime (through ctx) before fetching a page once the budget is spent; restarts once as
+        a full read when the delta token expired; runs `sweep(epoch)` when a full read that needs one
+        has ended."""
+        restarted = False
+        while True:
+            self._sweep_if_due(cursor, ctx, save, sweep)
+            link = cursor.read_from()
+            changes: Generator[Page, None, None] = self.dataverse.iter_changes(self.entity_set, list(self.select), link)
+            try:
+                while True:
+                    ctx.check_time()
+                    page = next(changes, None)
+                    if page is None:
+                        break
+                    feed_page = FeedPage(
+                        rows=page.rows,
+                        deleted_ids=[str(i).lower() for i in page.deleted_ids],
+                        full_read=cursor.full_read,
+                        seen_epoch=cursor.sweep_epoch,
+                        last=page.delta_link is not None,
+                        _commit=functools.partial(self._advance, cursor, page, ctx, save),
+                    )
+                    yield feed_page
+                    if not feed_page.committed:
+                        raise RuntimeError("a page must be committed before the next one is read")
+            except ChangeTrackingExpired:
+                if restarted:
+                    raise
+                restarted = True
+                self._resync(cursor, ctx, save)
+                continue
+            finally:
+                changes.close()
+            self._sweep_if_due(cursor, ctx, save, sweep)
+            return
+
+    def _advance(
+        self,
+        cursor: ChangeFeedCursor,
+        page: Page,
+        ctx: RunContext,
+        save: Callable[[], None],
+    ) -> None:
+        cursor.advance(page)
+        save()
+        ctx.cursor_to = cursor.describe()
+        ctx.heartbeat()
+
+    def _resync(self, cursor: ChangeFeedCursor, ctx: RunContext, save: Callable[[], None]) -> None:
+        log.warning(
+            "change_feed.resync entity_set=%s reason=change-tracking token expired (0x80044352); full read",
+            self.entity_set,
+        )
+        ctx.note("delta token expired: full read started")
+        ctx.counts[Count.RESYNCS] += 1
+        cursor.start_full_read(sweep_epoch=int(self.clock()))
+        save()
+
+    @staticmethod
+    def _sweep_if_due(
+        cursor: ChangeFeedCursor, ctx: RunContext, save: Callable[[], None], sweep: Callable[[int], None] | None
+    ) -> None:
+        if not cursor.sweep_due:
+            return
+        if sweep is not None:
+            sweep(cursor.sweep_epoch)  # idempotent: a run cut during it starts it again
+        cursor.sweep_done()
+        save()
+        ctx.cursor_to = cursor.describe()
+
+
+def _short(link: str | None) -> str:
+    if not link:
+        return "-"
+    return hashlib.sha256(link.encode()).hexdigest()[:12]

@@ -1,0 +1,40 @@
+"""The names runs count under, in one place: run summaries, checkpoints, status and the README use them.
+
+StrEnum members are plain strings too, so summaries stay `{"created": 3}` in JSON and in comparisons.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Count(enum.StrEnum):
+    # every flow
+    READ = "read"  # records read from the source (rows and deletes)
+    DEAD_LETTERED = "dead_lettered"  # failed on their own account, parked with the reason
+    DEAD_LETTER_RETRIES_OK = "dead_letter_retries_ok"
+    DEAD_LETTER_RETRIES_FAILED = "dead_letter_retries_failed"
+    REJECTED_WITHOUT_ID = "rejected_without_id"  # no usable id: nothing to dead-letter it under; logged
+
+    # writes into the target system
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # same payload as last written: no call made
+    DELETED = "deleted"
+
+    # ingress
+    FILTERED_OUT = "filtered_out"
+    DELETED_FILTERED_OUT = "deleted_filtered_out"  # synced, stopped passing the filters, deleted (deleteFilteredOut)
+    DELETES_IGNORED = "deletes_ignored"  # a Dynamics delete while the mapping does not apply deletes
+    DELETES_UNKNOWN = "deletes_unknown"  # a Dynamics delete of a record Campaign never had
+    RESYNCS = "resyncs"  # full reads started because the delta token expired
+    DELETED_AFTER_RESYNC = "deleted_after_resync"  # swept: synced, not met by a full read
+    DELETES_UNKNOWN_AFTER_RESYNC = "deletes_unknown_after_resync"
+    DELETES_IGNORED_AFTER_RESYNC = "deletes_ignored_after_resync"
+
+
+AFTER_RESYNC: dict[str, str] = {
+    Count.DELETED: Count.DELETED_AFTER_RESYNC,
+    Count.DELETES_UNKNOWN: Count.DELETES_UNKNOWN_AFTER_RESYNC,
+    Count.DELETES_IGNORED: Count.DELETES_IGNORED_AFTER_RESYNC,
+}

@@ -1,0 +1,149 @@
+"""Applies a batch of records in parallel: one place for "apply, dead-letter or resolve, learn, count".
+
+Every flow hands it records with ids and a function that applies one record and says what happened.
+- A record that fails on its own account (RecordError, or an ApiError classified RECORD_ERROR) goes to
+  the dead-letter table with its reason and the others go on.
+- Anything else (a 403, a 5xx after its retries, an expired lease, the budget running out) is not the
+  record's fault: no further record is started, records not yet started are dropped, the ones in
+  flight finish, what finished is kept (learned and counted), and the error is raised so the run stops
+  and the batch is done again next time (idempotently).
+- What the flow's own state must learn from the finished records (its index, say) is handed to
+  `learn` once, in bulk; only after that are the dead letters of records that now succeeded resolved.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar
+
+from shared.core.errors import RecordError
+from shared.flows.counts import Count
+from shared.flows.runner import OutOfTime, RunContext
+from shared.http import ApiError, Outcome
+from shared.state.deadletters import DeadLetterStore
+
+log = logging.getLogger("sync.executor")
+
+T = TypeVar("T")  # what the flow applies: a row, a delete, an event...
+E = TypeVar("E")  # what the flow's state learns from a finished record
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied(Generic[E]):
+    """What happened to one record (a count name) and what the flow's state must learn from it."""
+
+    count: str
+    effect: E | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Done(Generic[E]):
+    record_id: str
+    applied: Applied[E]
+
+
+def record_failure(error: BaseException) -> str | None:
+    """The dead-letter reason when `error` is the record's own fault, None when it is not."""
+    if isinstance(error, RecordError):
+        return str(error)
+    if isinstance(error, ApiError) and error.outcome is Outcome.RECORD_ERROR:
+        return error.describe()
+    return None
+
+
+class RecordExecutor:
+    """Bounded parallelism over one batch; see the module doc for what it guarantees."""
+
+    def __init__(
+        self, flow: str, scope: str, dead_letters: DeadLetterStore, ctx: RunContext, *, max_parallel: int = 8
+    ) -> None:
+        self.flow = flow
+        self.scope = scope
+        self.dead_letters = dead_letters
+        self.ctx = ctx
+        self.max_parallel = max(1, max_parallel)
+
+    def run(
+        self,
+        records: Sequence[tuple[str, T]],
+        apply: Callable[[str, T], Applied[E]],
+        *,
+        learn: Callable[[list[Done[E]]], None] | None = None,
+        count: Callable[[str], str] = str,
+        failed_count: str = Count.DEAD_LETTERED,
+        succeeded_count: str | None = None,
+        known_letters: Iterable[str] | None = None,
+    ) -> collections.Counter[str]:
+        """Apply every record; returns the counts (also added to ctx.counts).
+
+        `count` renames a result (e.g. deleted -> deleted_after_resync); `succeeded_count` is counted too
+        for each success (dead-letter retries); `known_letters` are the ids with an open dead letter when
+        the caller already knows them (else they are looked up for these ids)."""
+        counts: collections.Counter[str] = collections.Counter()
+        if not records:
+            return counts
+        open_letters = (
+            set(known_letters)
+            if known_letters is not None
+            else self.dead_letters.open_among(self.flow, self.scope, [record_id for record_id, _ in records])
+        )
+        done: list[Done[E]] = []
+        error: BaseException | None = None
+
+        def one(record_id: str, item: T) -> Applied[E] | None:
+            if self.ctx.out_of_time():
+                raise OutOfTime()
+            try:
+                return apply(record_id, item)
+            except (RecordError, ApiError) as exc:
+                reason = record_failure(exc)
+                if reason is None:
+                    raise
+                if not self.ctx.dry_run:
+                    self.dead_letters.record(self.flow, self.scope, record_id, reason)
+                return None
+
+        pending = iter(records)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            running: dict[concurrent.futures.Future[Applied[E] | None], str] = {}
+
+            def submit_next() -> None:
+                for record_id, item in pending:
+                    running[pool.submit(one, record_id, item)] = record_id
+                    return
+
+            for _ in range(self.max_parallel):
+                submit_next()
+            while running:
+                finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    record_id = running.pop(future)
+                    try:
+                        applied = future.result()
+                    except BaseException as exc:  # not the record's fault: start nothing more, keep what finished
+                        error = error or exc
+                        continue
+                    if applied is None:
+                        counts[failed_count] += 1
+                    else:
+                        done.append(Done(record_id, applied))
+                    if error is None:
+                        submit_next()
+        for item in done:
+            counts[count(item.applied.count)] += 1
+            if succeeded_count:
+                counts[succeeded_count] += 1
+        if learn is not None and done and not self.ctx.dry_run:
+            learn(done)
+        if not self.ctx.dry_run:
+            for item in done:
+                if item.record_id in open_letters:
+                    self.dead_letters.resolve(self.flow, self.scope, item.record_id)
+        self.ctx.counts.update(counts)
+        if error is not None:
+            raise error
+        return counts
