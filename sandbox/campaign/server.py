@@ -116,7 +116,7 @@ class CampaignHandler(BaseHTTPRequestHandler):
                     return Reply(405, {"error": "invalid_request", "error_description": "POST only"})
                 form = dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
                 return state.issue_token(form)
-            parts = path.lstrip("/").split("/")
+            parts, query_string = decode_api_path(path, query_string)
             if len(parts) < 2 or parts[1] != "campaign":
                 raise errors.wrong_uri()
             if parts[0] != state.config.organization:
@@ -170,6 +170,22 @@ class CampaignHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def decode_api_path(path: str, query_string: str) -> tuple[list[str], str]:
+    """Path segments as the gateway hands them to Campaign, and the query string.
+
+    The gateway percent-decodes the path: Adobe's SDK sends every PKey encoded (`%40...`), and its
+    getDataFromRelativeUrl encodes a whole relative URL as one segment (`/` as `%2F`, `?` as `%3F`).
+    So the sandbox decodes the path once before splitting it, and a decoded `?` starts the query [U: the
+    real gateway's handling of `%2F` and `%3F` is undocumented; this is what makes the SDK's helper work].
+    Empty segments (a trailing `/`, or the leading `/` of a relative URL) carry no meaning.
+    """
+    decoded = urllib.parse.unquote(path)
+    if "?" in decoded:
+        decoded, embedded = decoded.split("?", 1)
+        query_string = f"{query_string}&{embedded}" if query_string else embedded
+    return [part for part in decoded.split("/") if part], query_string
 
 
 def _maybe_json(raw: bytes, content_type: str | None) -> Any:

@@ -37,6 +37,18 @@ EXTENDED = "profileAndServicesExt"
 UNLINKED = "customResources"
 ROOTS = (STANDARD, EXTENDED, UNLINKED)
 REQUEST_LOG_LIMIT = 200_000
+# Real endpoints and resources the sandbox does not imitate: a call gets 501 with this name, never a wrong answer.
+UNMODELLED_ENDPOINTS = {
+    "privacy": "privacy requests (/privacy/privacyTool)",
+    "history": "marketing history (/history)",
+}
+UNMODELLED_RESOURCES = {
+    "service": "services (/profileAndServices/service)",
+    "history": "a profile's marketing history (/profileAndServices/history)",
+    "orgUnitBase": "organizational units (/profileAndServicesExt/orgUnitBase)",
+    "geoUnitBase": "geographical units (/profileAndServicesExt/geoUnitBase)",
+    "subscriptions": "subscriptions",
+}
 
 
 @dataclasses.dataclass
@@ -125,6 +137,10 @@ class CampaignState:
             body = _parse_json(raw) if raw else None
             if segments and segments[0] == "workflow":
                 return self._workflow(method, segments[1:], body, raw, now)
+            if segments and segments[0] in UNMODELLED_ENDPOINTS:
+                raise errors.not_modelled(UNMODELLED_ENDPOINTS[segments[0]])
+            if segments and segments[0] == f"mc{self.config.organization}":
+                raise errors.not_modelled("transactional messages (/mc<ORGANIZATION>/<event>)")
             if not segments or segments[0] not in ROOTS:
                 raise errors.not_found("/".join(segments) or "campaign")
             return self._resources(method, segments[0], segments[1:], query, body, now)
@@ -137,9 +153,13 @@ class CampaignState:
                 raise errors.bad_request("Only GET is allowed on a root.")
             names = [name for name in self.tables if self._served(root, name)]
             return Reply(200, {"content": [{"name": n, "href": f"{self.api_base}{root}/{n}"} for n in names]})
+        if rest[0] in UNMODELLED_RESOURCES and rest[0] not in self.tables:
+            raise errors.not_modelled(UNMODELLED_RESOURCES[rest[0]])
         if rest[0] == "resourceType":
             if method != "GET" or len(rest) < 2:
                 raise errors.not_found("resourceType")
+            if rest[1] in UNMODELLED_RESOURCES and rest[1] not in self.tables:
+                raise errors.not_modelled(UNMODELLED_RESOURCES[rest[1]])
             table = self._table(root, rest[1])
             if len(rest) == 2:
                 return Reply(200, self._metadata(root, table.spec))
@@ -173,17 +193,26 @@ class CampaignState:
             raise errors.bad_request(f"{method} is not allowed on a filter.")
         count_only = tail[-1] == "_count"
         filter_names = tail[:-1] if count_only else tail
+        column = None
+        if filter_names and table.spec.filter(filter_names[-1], extended) is None:
+            attr = table.spec.attribute(filter_names[-1])
+            if attr is not None and attr in table.spec.visible(extended) and not count_only:
+                # GET /profile/email: that one column of every record (sorting.md samples).
+                column = attr.name
+                filter_names = filter_names[:-1]
         filters: list[tuple[FilterSpec, str]] = []
         for index, name in enumerate(filter_names):
             spec = table.spec.filter(name, extended)
             if spec is None:
-                if index == 0 and len(filter_names) == 1 and not count_only and extended and table.spec.key:
+                by_key = index == 0 and len(filter_names) == 1 and column is None and not count_only
+                if by_key and extended and table.spec.key:
                     return self._by_custom_key(root, table, name)
                 raise errors.not_found(f"{table.spec.name}/{name}")
             if spec.param not in query:
                 raise errors.bad_request(f"The '{spec.param}' parameter of the '{spec.name}' filter is missing.")
             filters.append((spec, query[spec.param]))
-        return self._list(root, table, filters, query, count_only=count_only, filter_path=filter_names)
+        path = [*filter_names, column] if column else filter_names
+        return self._list(root, table, filters, query, count_only=count_only, filter_path=path, column=column)
 
     def _by_custom_key(self, root: str, table: Table, value: str) -> Reply:
         # GET /profileAndServicesExt/<resource>/<customKey> (must-read.md).
@@ -201,6 +230,7 @@ class CampaignState:
         *,
         count_only: bool,
         filter_path: list[str] | None = None,
+        column: str | None = None,
     ) -> Reply:
         if count_only:
             return Reply(200, {"count": table.count(filters)})
@@ -210,12 +240,20 @@ class CampaignState:
             raise errors.bad_request("The '_lineCount' parameter is not valid.") from None
         if line_count < 1:
             raise errors.bad_request("The '_lineCount' parameter is not valid.")
-        after = decode_cursor(query["_lineStart"]) if "_lineStart" in query else 0
-        rows, cursor = table.page(filters, after, line_count)
+        order = self._order(root, table, query.get("_order"))
+        cursor: Any
+        if order:
+            after = decode_cursor(query["_lineStart"], sorted_=True) if "_lineStart" in query else None
+            rows, cursor = table.page_sorted(filters, order, after, line_count)
+        else:
+            rows, cursor = table.page(
+                filters, decode_cursor(query["_lineStart"]) if "_lineStart" in query else 0, line_count
+            )
         path = "/".join([root, table.spec.name, *(filter_path or [])])
         params = {k: v for k, v in query.items() if k != "_lineStart"}
+        rendered = [self._render(root, table, row) for row in rows]
         reply: dict[str, Any] = {
-            "content": [self._render(root, table, row) for row in rows],
+            "content": [record[column] for record in rendered] if column else rendered,
             "count": {"href": f"{self.api_base}{path}/_count?{urllib.parse.urlencode(params)}"},
             "serverSidePagination": True,
         }
@@ -226,6 +264,30 @@ class CampaignState:
             params["_lineStart"] = encode_cursor(cursor)
             reply["next"] = {"href": f"{self.api_base}{path}?{urllib.parse.urlencode(params)}"}
         return Reply(200, reply)
+
+    def _order(self, root: str, table: Table, raw: str | None) -> list[tuple[str, bool]]:
+        """`_order=<field>[ asc|desc]` (sorting.md) as (attribute, descending); [] when absent.
+
+        Adobe's SDK appends a literal `%20desc`, which its HTTP layer encodes again (`%2520desc`): after the
+        one decoding of the query the sandbox still sees `%20`, so it decodes a second time [U: what the
+        real server does with it]. Sorting on several fields is not documented, so it is refused loudly."""
+        if raw is None or raw == "":
+            return []
+        text = urllib.parse.unquote(raw).strip()
+        if "," in text:
+            raise errors.not_modelled("sorting on several fields (_order with ',')")
+        words = text.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+            raise errors.bad_request(
+                "The '_order' parameter is not valid: use <field>, <field>%20asc or <field>%20desc."
+            )
+        name = words[0]
+        attr = table.spec.attribute(name)
+        if attr is None or attr not in table.spec.visible(root != STANDARD):
+            raise errors.unknown_property(name, table.spec.name)
+        if not attr.sortable:
+            raise errors.not_sortable(name, table.spec.name)
+        return [(name, len(words) == 2 and words[1].lower() == "desc")]
 
     def _workflow(self, method: str, rest: list[str], body: Any, raw: bytes, now: float) -> Reply:
         rest = [part for part in rest if part]
@@ -303,6 +365,7 @@ class CampaignState:
                 "type": attr.high_level,
                 "resType": attr.res_type,
                 "readOnly": attr.read_only,
+                "sortable": attr.sortable,
                 "category": "0_profile",
             }
             if attr.length is not None:
