@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signal-window", type=float, help="seconds between two triggers of one signal")
     parser.add_argument("--optout-spelling", choices=("denyList", "blackList"))
     parser.add_argument("--big-table-threshold", type=int)
+    parser.add_argument("--sftp-root", help="local folder the test sshd serves: enables the file workflows")
+    parser.add_argument("--import-folder", help="relative to the SFTP root (default d365_loads/imports)")
+    parser.add_argument("--export-folder", help="relative to the SFTP root (default d365_loads/exports)")
+    parser.add_argument("--import-delay", type=float, help="sandbox seconds an import stays running")
     args = parser.parse_args(argv)
 
     config = SandboxConfig.from_file(args.config) if args.config else SandboxConfig()
@@ -35,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         "signal_window": args.signal_window,
         "optout_spelling": args.optout_spelling,
         "big_table_threshold": args.big_table_threshold,
+        "sftp_root": args.sftp_root,
+        "import_folder": args.import_folder,
+        "export_folder": args.export_folder,
+        "import_delay": args.import_delay,
     }
     for name, value in overrides.items():
         if value is not None:

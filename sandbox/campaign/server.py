@@ -20,6 +20,7 @@ from typing import Any
 from sandbox.campaign import errors
 from sandbox.campaign.control import ControlError, handle_control
 from sandbox.campaign.faults import FaultRule
+from sandbox.campaign.files import FileProblem
 from sandbox.campaign.state import CampaignState, Reply
 
 IMS_PATH = "/ims/token/v3"
@@ -134,6 +135,11 @@ class CampaignHandler(BaseHTTPRequestHandler):
             self._send(Reply(200, result))
         except ControlError as error:
             self._send(Reply(error.status, {"error": str(error)}))
+        except errors.SandboxError as error:
+            message = error.body.get("message") if isinstance(error.body, dict) else str(error.body)
+            self._send(Reply(error.status, {"error": message}))
+        except FileProblem as error:
+            self._send(Reply(409, {"error": str(error)}))
         except (ValueError, KeyError, TypeError) as error:
             self._send(Reply(400, {"error": f"{type(error).__name__}: {error}"}))
 

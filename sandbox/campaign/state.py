@@ -9,16 +9,20 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import random
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sandbox.campaign import errors
 from sandbox.campaign.auth import TokenStore
-from sandbox.campaign.config import SandboxConfig
+from sandbox.campaign.config import DEFAULT_WORKFLOWS, SandboxConfig
+from sandbox.campaign.events import Target
 from sandbox.campaign.faults import Budget, FaultRule
+from sandbox.campaign.files import check_folder
+from sandbox.campaign.imports import PREPARE_TIMEOUT
 from sandbox.campaign.schema import (
     FilterSpec,
     ResourceSpec,
@@ -29,6 +33,7 @@ from sandbox.campaign.schema import (
     profile_resource,
     rename_optouts,
 )
+from sandbox.campaign.sftp_workflows import SftpWorkflows, optout_attribute_names
 from sandbox.campaign.store import SERVER_MAINTAINED, Row, Table, decode_cursor, encode_cursor
 from sandbox.campaign.workflows import Workflow
 
@@ -71,24 +76,16 @@ class CampaignState:
     # ------------------------------------------------------------------ lifecycle and clock
 
     def reset(self, config: SandboxConfig | None = None) -> None:
+        """Start afresh (with `config` if given). A bad config changes nothing and lists every problem at once."""
+        cfg = config if config is not None else self.config
+        tables, workflows, files = _build(cfg)
         with self.lock:
-            if config is not None:
-                self.config = config
-            cfg = self.config
-            profile_filters = tuple(FilterSpec(f["name"], f["attribute"], f["param"]) for f in cfg.profile_filters)
-            profile = profile_resource(
-                cfg.optout_spelling,
-                key=cfg.profile_key,
-                extension_attributes=cfg.profile_extension_attributes,
-                custom_filters=profile_filters,
-            )
-            specs: list[ResourceSpec] = [profile, *(custom_resource_from_config(r) for r in cfg.custom_resources)]
-            self.tables: dict[str, Table] = {spec.name: Table(spec) for spec in specs}
+            self.config = cfg
+            self.tables = tables
             self.tokens = TokenStore(cfg.client_id, cfg.client_secret, cfg.token_lifetime)
-            self.workflows: dict[str, Workflow] = {}
-            for raw in cfg.workflows:
-                workflow = Workflow.from_config(raw)
-                self.workflows[workflow.id] = workflow
+            # Old workflows' import threads may still run: their jobs are no longer reachable, so never applied.
+            self.workflows = workflows
+            self.files = files
             self.faults: list[FaultRule] = []
             self.budget: Budget | None = None
             self.clock_offset = 0.0
@@ -127,6 +124,7 @@ class CampaignState:
         self, method: str, segments: list[str], query: Mapping[str, str], headers: Mapping[str, str], raw: bytes
     ) -> Reply:
         """One call under /<org>/campaign/. `segments` are the path parts after `campaign/`."""
+        self.settle_imports()
         with self.lock:
             now = self.now()
             if self.budget is not None:
@@ -300,7 +298,12 @@ class CampaignState:
             workflow.command(body)
             return Reply(200, {"PKey": workflow.pkey, "state": workflow.state})
         if len(rest) == 6 and rest[2:4] == ["activities", "activity"] and rest[5] == "trigger" and method == "POST":
+            if workflow.import_spec is not None:
+                self.files.require_area("file imports")
             answer = workflow.trigger(rest[4], raw, body, now, self.config.signal_window)
+            if workflow.import_spec is not None:
+                table = self.tables[workflow.import_spec.resource]
+                self.files.start_import(workflow, workflow.triggers[-1], table, now)
             return Reply(200, answer)
         raise errors.not_found("/".join(rest))
 
@@ -430,6 +433,7 @@ class CampaignState:
             return out
 
     def rows(self, resource: str) -> list[dict[str, Any]]:
+        self.settle_imports()
         with self.lock:
             table = self._any_table(resource)
             root = self._root_of(resource)
@@ -460,11 +464,244 @@ class CampaignState:
         with self.lock:
             self.faults.append(rule)
 
+    # ------------------------------------------------------------------ file workflows (sftp_workflows.py)
+
+    def settle_imports(self) -> None:
+        """End every import whose time has come. Waits for its background preparation outside the lock."""
+        with self.lock:
+            files = self.files
+            due = files.due_jobs(self.workflows, self.now())
+        for job in due:
+            if not job.prepared.wait(PREPARE_TIMEOUT):
+                job.failure = job.failure or f"the sandbox could not prepare the import in {PREPARE_TIMEOUT:.0f} s"
+        if not due:
+            return
+        with self.lock:
+            if self.files is not files:
+                return  # reset meanwhile: those jobs belong to a forgotten state
+            for workflow in self.workflows.values():
+                job = workflow.job
+                if job is not None and job in due and not job.settled and workflow.import_spec is not None:
+                    table = self.tables[workflow.import_spec.resource]
+                    files.finish_import(workflow, job, table, self.now())
+
+    def import_history(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
+        self.settle_imports()
+        with self.lock:
+            runs = [run for run in self.files.imports if workflow_id in (None, run["workflow"])]
+            return json.loads(json.dumps(runs))  # a copy the caller can keep
+
+    def fail_next_import(self, reason: str) -> None:
+        if not reason:
+            raise ValueError("fail_next_import needs a reason")
+        with self.lock:
+            self.files.failures_queued.append(str(reason))
+
+    def set_import_delay(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("the import delay must be >= 0")
+        with self.lock:
+            self.files.import_delay = float(seconds)
+
+    def workflow_snapshot(self, workflow_id: str) -> dict[str, Any]:
+        self.settle_imports()
+        with self.lock:
+            workflow = self.workflows.get(workflow_id)
+            if workflow is None:
+                raise KeyError(f"unknown workflow {workflow_id!r}")
+            return workflow.render(self.api_base)
+
+    def deliver(
+        self,
+        *,
+        external_ids: Sequence[str] = (),
+        pkeys: Sequence[str] = (),
+        count: int = 0,
+        without_external_id: int = 0,
+        seed: int = 0,
+        campaign_label: str | None = None,
+        delivery_label: str | None = None,
+        rates: Mapping[str, float] | None = None,
+        urls: Sequence[str] | None = None,
+        mirror_page: bool = True,
+        sent_ago: float = 3600.0,
+    ) -> dict[str, Any]:
+        """Send one email delivery (events.py) and return every event it makes."""
+        self.settle_imports()
+        with self.lock:
+            now = self.now()
+            profiles = self.tables["profile"]
+            chosen = self._delivery_targets(profiles, external_ids, pkeys, count, without_external_id, seed, now)
+            deny = (self.config.optout_spelling, self.config.optout_spelling + "Email")
+            targets = []
+            excluded = []
+            for row in chosen:
+                external_id = str(row.values.get("externalId") or "")
+                if any(row.values.get(name) for name in deny):
+                    excluded.append({"PKey": row.pkey, "externalId": external_id, "reason": "Denylisted address"})
+                    continue
+                targets.append(Target(row.pkey, external_id, str(row.values.get("email") or "")))
+            return self.files.deliver(
+                targets,
+                excluded,
+                now=now,
+                seed=seed,
+                campaign_label=campaign_label,
+                delivery_label=delivery_label,
+                rates=rates,
+                urls=urls,
+                mirror_page=mirror_page,
+                sent_ago=sent_ago,
+                external_id=self._external_id,
+            )
+
+    def _delivery_targets(
+        self,
+        profiles: Table,
+        external_ids: Sequence[str],
+        pkeys: Sequence[str],
+        count: int,
+        without_external_id: int,
+        seed: int,
+        now: float,
+    ) -> list[Row]:
+        chosen: list[Row] = []
+        missing = [value for value in external_ids if profiles.by_key(value) is None]
+        if missing:
+            raise KeyError(f"no profile has externalId {', '.join(map(repr, missing))}")
+        chosen.extend(row for value in external_ids if (row := profiles.by_key(value)) is not None)
+        chosen.extend(profiles.by_pkey(pkey) for pkey in pkeys)
+        taken = {row.seq for row in chosen}
+        rng = random.Random(f"targets-{seed}")
+        if count:
+            eligible = [r for r in profiles.rows.values() if r.values.get("externalId") and r.seq not in taken]
+            if len(eligible) < count:
+                raise ValueError(f"only {len(eligible)} more profiles have an externalId ({count} asked)")
+            chosen.extend(sorted(rng.sample(eligible, count), key=lambda r: r.seq))
+        if without_external_id:
+            # Profiles that did not come from Dynamics (made in Campaign): existing ones first, then new ones.
+            native = [r for r in profiles.rows.values() if not r.values.get("externalId") and r.seq not in taken]
+            native = native[:without_external_id]
+            while len(native) < without_external_id:
+                index = len(profiles) + 1
+                values = {"email": f"campaign.only.{index}@example.net", "lastName": f"Campaign only {index}"}
+                native.append(profiles.insert_imported(values, now))
+            chosen.extend(native)
+        if not chosen:
+            raise ValueError("a delivery needs profiles: external_ids, pkeys, count or without_external_id")
+        return chosen
+
+    def _external_id(self, pkey: str) -> str:
+        # The export's Enrichment reads the profile as it is now; a deleted profile leaves the column empty.
+        seq = self.tables["profile"]._by_pkey.get(pkey)
+        row = self.tables["profile"].rows.get(seq) if seq is not None else None
+        return str(row.values.get("externalId") or "") if row is not None else ""
+
+    def delivery_logs(self) -> dict[str, Any]:
+        with self.lock:
+            return self.files.log_snapshot(self.now(), self._external_id)
+
+    def export_logs(self) -> dict[str, Any]:
+        self.settle_imports()
+        with self.lock:
+            return self.files.export_logs(self.now(), self._external_id)
+
+    def export_optouts(self) -> dict[str, Any]:
+        self.settle_imports()
+        with self.lock:
+            profiles = list(self.tables["profile"].rows.values())
+            return self.files.export_optouts(self.now(), profiles, self.config.optout_spelling)
+
+    def export_history(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(entry) for entry in self.files.exports]
+
+    def unsubscribe(
+        self,
+        *,
+        external_id: str | None = None,
+        pkey: str | None = None,
+        changes: Mapping[str, bool] | None = None,
+    ) -> dict[str, Any]:
+        """What a Campaign user does (unsubscription link, profile screen): opt-outs change, lastModified moves."""
+        self.settle_imports()
+        with self.lock:
+            table = self.tables["profile"]
+            if (external_id is None) == (pkey is None):
+                raise ValueError("unsubscribe needs exactly one of external_id and pkey")
+            row = table.by_key(external_id) if external_id is not None else table.by_pkey(str(pkey))
+            if row is None:
+                raise KeyError(f"no profile has externalId {external_id!r}")
+            names = optout_attribute_names(self.config.optout_spelling)
+            wanted = dict(changes) if changes is not None else {self.config.optout_spelling + "Email": True}
+            problems = [f"{k!r} is not an opt-out attribute ({', '.join(names)})" for k in wanted if k not in names]
+            problems += [f"{k!r} must be true or false" for k, v in wanted.items() if not isinstance(v, bool)]
+            if problems:
+                raise ValueError("; ".join(problems))
+            table.change(row, wanted, self.now())
+            return self._render(EXTENDED, table, row)
+
     def _any_table(self, resource: str) -> Table:
         table = self.tables.get(resource)
         if table is None:
             raise KeyError(f"unknown resource {resource!r}")
         return table
+
+
+def _build(cfg: SandboxConfig) -> tuple[dict[str, Table], dict[str, Workflow], SftpWorkflows]:
+    """Tables, workflows and file workflows of a config, or ValueError listing every problem."""
+    problems: list[str] = []
+    profile_filters = tuple(FilterSpec(f["name"], f["attribute"], f["param"]) for f in cfg.profile_filters)
+    specs: list[ResourceSpec] = [
+        profile_resource(
+            cfg.optout_spelling,
+            key=cfg.profile_key,
+            extension_attributes=cfg.profile_extension_attributes,
+            custom_filters=profile_filters,
+        )
+    ]
+    for raw in cfg.custom_resources:
+        try:
+            specs.append(custom_resource_from_config(raw))
+        except (ValueError, KeyError) as problem:
+            problems.append(str(problem))
+    tables = {spec.name: Table(spec) for spec in specs}
+    workflows: dict[str, Workflow] = {}
+    for raw in cfg.workflows:
+        try:
+            workflow = Workflow.from_config(raw)
+        except (ValueError, KeyError, LookupError) as problem:
+            problems.append(f"workflow {raw.get('id')!r}: {problem}")
+            continue
+        workflows[workflow.id] = workflow
+        spec = workflow.import_spec
+        if spec is None:
+            continue
+        table = tables.get(spec.resource)
+        if table is None and tuple(cfg.workflows) == DEFAULT_WORKFLOWS:
+            del workflows[workflow.id]  # a default import for a resource this config left out
+            continue
+        if table is None:
+            problems.append(f"workflow {workflow.id!r}: import resource {spec.resource!r} does not exist")
+            continue
+        attr = table.spec.attribute(spec.key)
+        if attr is None or attr.type == "link" or spec.key in SERVER_MAINTAINED:
+            problems.append(f"workflow {workflow.id!r}: import key {spec.key!r} is not a plain attribute")
+    for name in ("import_folder", "export_folder"):
+        try:
+            check_folder(getattr(cfg, name))
+        except ValueError as problem:
+            problems.append(f"{name}: {problem}")
+    files = None
+    try:
+        files = SftpWorkflows(cfg)
+    except ValueError as problem:
+        problems.append(str(problem))
+    if cfg.import_delay < 0:
+        problems.append("import_delay must be >= 0")
+    if problems or files is None:
+        raise ValueError("sandbox configuration: " + "; ".join(problems))
+    return tables, workflows, files
 
 
 def _parse_json(raw: bytes) -> Any:

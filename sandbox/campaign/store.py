@@ -186,6 +186,40 @@ class Table:
         times.update(attribute_times)
         return self._insert(filled, created, last_modified, times)
 
+    def insert_imported(self, values: Mapping[str, Any], now: float) -> Row:
+        """A record created by a workflow's Update data: checked values, every other attribute at its default."""
+        filled = {a.name: a.default() for a in self.spec.attributes if a.name not in SERVER_MAINTAINED}
+        for name, value in values.items():
+            filled[name] = value if value is not None else self.spec_default(name)
+        return self._insert(filled, now, now, {name: now for name in filled})
+
+    def update_imported(self, row: Row, values: Mapping[str, Any], now: float) -> bool:
+        """Update data on an existing record: only changed values move the modification times. True if any did."""
+        changed = False
+        for name, value in values.items():
+            stored = value if value is not None else self.spec_default(name)
+            if row.values.get(name) != stored:
+                row.values[name] = stored
+                row.attribute_times[name] = now
+                changed = True
+        if changed:
+            row.last_modified = now
+        return changed
+
+    def change(self, row: Row, values: Mapping[str, Any], now: float) -> list[str]:
+        """Trusted change (control API, 'as a Campaign user'): the attributes whose value really changed."""
+        changed = [name for name, value in values.items() if row.values.get(name) != value]
+        for name in changed:
+            row.values[name] = values[name]
+            row.attribute_times[name] = now
+        if changed:
+            row.last_modified = now
+        return changed
+
+    def spec_default(self, name: str) -> Any:
+        attr = self.spec.attribute(name)
+        return attr.default() if attr is not None else None
+
     def rename(self, mapping: Mapping[str, str]) -> None:
         for row in self.rows.values():
             for old, new in mapping.items():

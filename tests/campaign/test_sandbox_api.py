@@ -6,46 +6,23 @@ These talk HTTP directly (no connector code), so they pin the sandbox's own beha
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any
 
 import pytest
-import requests
 
 from sandbox.campaign import CampaignSandbox
-
-
-class Raw:
-    """Bare HTTP calls with a valid token, as any client would make them."""
-
-    def __init__(self, sandbox: CampaignSandbox) -> None:
-        token = requests.post(
-            sandbox.ims_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sandbox.client_id,
-                "client_secret": sandbox.client_secret,
-                "scope": "campaign_sdk",
-            },
-            timeout=5,
-        ).json()["access_token"]
-        self.base = sandbox.base_url
-        self.headers = {"Authorization": f"Bearer {token}", "X-Api-Key": sandbox.api_key}
-
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        # `path` is sent exactly as given (already encoded where a test wants it encoded).
-        return requests.request(method, self.base + path, json=body, headers=self.headers, timeout=5)
+from tests.fixtures.campaign import RawCampaign
 
 
 @pytest.fixture
-def raw(campaign_sandbox: CampaignSandbox) -> Raw:
-    return Raw(campaign_sandbox)
+def raw(campaign_sandbox: CampaignSandbox) -> RawCampaign:
+    return RawCampaign(campaign_sandbox)
 
 
 def encoded(pkey: str) -> str:
     return urllib.parse.quote(pkey, safe="")
 
 
-def test_percent_encoded_pkeys_reach_the_record(raw: Raw, campaign_sandbox: CampaignSandbox) -> None:
+def test_percent_encoded_pkeys_reach_the_record(raw: RawCampaign, campaign_sandbox: CampaignSandbox) -> None:
     pkey = raw.call("POST", "profileAndServices/profile", {"externalId": "c-1", "email": "a@example.com"}).json()[
         "PKey"
     ]
@@ -64,7 +41,7 @@ def test_percent_encoded_pkeys_reach_the_record(raw: Raw, campaign_sandbox: Camp
     assert campaign_sandbox.rows("cusLoyaltyCard") == []
 
 
-def test_a_whole_relative_url_encoded_as_one_segment(raw: Raw) -> None:
+def test_a_whole_relative_url_encoded_as_one_segment(raw: RawCampaign) -> None:
     # What the SDK's getDataFromRelativeUrl sends: '/', '?', '=' and '&' all percent-encoded.
     for i in range(3):
         raw.call("POST", "profileAndServices/profile", {"externalId": f"c-{i}"})
@@ -85,14 +62,14 @@ def test_a_whole_relative_url_encoded_as_one_segment(raw: Raw) -> None:
         ("lastName%2520desc", ["Carter", "Brown", "Brown", "Adams"]),  # as Adobe's SDK sends it
     ],
 )
-def test_order_sorts_ascending_or_descending(raw: Raw, order: str, expected: list[str]) -> None:
+def test_order_sorts_ascending_or_descending(raw: RawCampaign, order: str, expected: list[str]) -> None:
     for i, name in enumerate(["Brown", "Carter", "Adams", "Brown"]):
         raw.call("POST", "profileAndServices/profile", {"externalId": f"c-{i}", "lastName": name})
     body = raw.call("GET", f"profileAndServices/profile?_order={order}").json()
     assert [r["lastName"] for r in body["content"]] == expected
 
 
-def test_sorted_pages_follow_on_with_ties_in_creation_order(raw: Raw) -> None:
+def test_sorted_pages_follow_on_with_ties_in_creation_order(raw: RawCampaign) -> None:
     points = [30, 10, 20, 10, 30, 20, 10]
     for i, value in enumerate(points):
         raw.call("POST", "profileAndServicesExt/cusLoyaltyCard", {"crmId": f"L{i}", "points": value})
@@ -111,7 +88,7 @@ def test_sorted_pages_follow_on_with_ties_in_creation_order(raw: Raw) -> None:
     assert pages == 3
 
 
-def test_order_refuses_unknown_and_unsortable_fields(raw: Raw) -> None:
+def test_order_refuses_unknown_and_unsortable_fields(raw: RawCampaign) -> None:
     unknown = raw.call("GET", "profileAndServices/profile?_order=shoeSize")
     assert unknown.status_code == 400
     assert "'shoeSize' property is not valid for the 'profile' resource" in unknown.json()["message"]
@@ -127,14 +104,14 @@ def test_order_refuses_unknown_and_unsortable_fields(raw: Raw) -> None:
     assert bad.status_code == 400
 
 
-def test_metadata_flags_sortable_fields(raw: Raw) -> None:
+def test_metadata_flags_sortable_fields(raw: RawCampaign) -> None:
     content = raw.call("GET", "profileAndServicesExt/resourceType/cusLoyaltyCard").json()["content"]
     assert content["points"]["sortable"] is True
     assert content["profile"]["sortable"] is False
     assert content["PKey"]["sortable"] is False
 
 
-def test_one_column_of_every_record(raw: Raw) -> None:
+def test_one_column_of_every_record(raw: RawCampaign) -> None:
     for email in ["b@example.com", "a@example.com"]:
         raw.call("POST", "profileAndServices/profile", {"email": email})
     body = raw.call("GET", "profileAndServices/profile/email?_order=email%20asc").json()
@@ -152,13 +129,13 @@ def test_one_column_of_every_record(raw: Raw) -> None:
         ("POST", "mcacme/EVTwelcome"),
     ],
 )
-def test_unmodelled_endpoints_fail_loudly(raw: Raw, method: str, path: str) -> None:
+def test_unmodelled_endpoints_fail_loudly(raw: RawCampaign, method: str, path: str) -> None:
     response = raw.call(method, path, {} if method == "POST" else None)
     assert response.status_code == 501
     assert "does not model" in response.json()["message"]
 
 
-def test_org_unit_changes_are_refused_not_ignored(raw: Raw, campaign_sandbox: CampaignSandbox) -> None:
+def test_org_unit_changes_are_refused_not_ignored(raw: RawCampaign, campaign_sandbox: CampaignSandbox) -> None:
     pkey = raw.call("POST", "profileAndServicesExt/profile", {"externalId": "c-1"}).json()["PKey"]
     response = raw.call("PATCH", f"profileAndServicesExt/profile/{encoded(pkey)}", {"orgUnit": {"PKey": "@x"}})
     assert response.status_code == 501
