@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                 "client_id": sandbox.client_id,
                 "client_secret": sandbox.client_secret,
                 "api_key": sandbox.api_key,
+                "sftp_root": str(sandbox.sftp_root) if sandbox.sftp_root else None,
+                "import_folder": config.import_folder,
+                "export_folder": config.export_folder,
             }
         ),
         flush=True,

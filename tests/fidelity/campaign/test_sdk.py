@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.campaign import CampaignSandbox
-from tests.fidelity.campaign.conftest import Sdk, SdkBridge
+from sandbox.campaign import CampaignSandbox, SandboxConfig
+from tests.fidelity.campaign.conftest import FIDELITY_CONFIG, Sdk, SdkBridge
 
 PERSON = {"externalId": "c-001", "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace"}
 
@@ -287,3 +287,17 @@ def test_unmodelled_org_unit_update_and_gdpr_file(sdk: Sdk, acs: CampaignSandbox
     data = ok(sdk.call("getGDPRDataFile", acs.base_url + "privacy/privacyTool/@x/secret", "r1"))
     assert data["code"] == 501
     assert "does not model" in data["message"]
+
+
+def test_the_sdk_triggers_an_import_and_follows_it(make_sdk: Any, acs: CampaignSandbox, tmp_path: Any) -> None:
+    acs.reset(SandboxConfig(**FIDELITY_CONFIG, sftp_root=str(tmp_path)))
+    acs.import_folder.mkdir(parents=True)
+    (acs.import_folder / "sdk-1_part0001.csv").write_text("externalId;lastName\nc-9;Noether\n", encoding="utf-8")
+    sdk = make_sdk()  # after the reset: a token it knows
+    workflow = ok(sdk.call("getWorkflow", "WKF_D365_IMPORT_PROFILE"))
+    href = workflow["activities"]["activity"]["signal1"]["trigger"]["href"]
+    parameters = {"batch": "sdk-1", "fileNames": "sdk-1_part0001.csv", "rowCount": 1}
+    ok(sdk.call("triggerSignalActivity", href, {"source": "fidelity", "parameters": parameters}))
+    assert ok(sdk.call("getWorkflow", "WKF_D365_IMPORT_PROFILE"))["state"] == "finished"
+    assert [p["lastName"] for p in acs.rows("profile")] == ["Noether"]
+    assert sdk.call("controlWorkflow", "WKF_D365_IMPORT_PROFILE", "start").status == 200
