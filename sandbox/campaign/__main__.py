@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signal-window", type=float, help="seconds between two triggers of one signal")
     parser.add_argument("--optout-spelling", choices=("denyList", "blackList"))
     parser.add_argument("--big-table-threshold", type=int)
+    parser.add_argument("--sftp-root", help="local folder the test sshd serves: enables the file workflows")
+    parser.add_argument("--import-folder", help="relative to the SFTP root (default d365_loads/imports)")
+    parser.add_argument("--export-folder", help="relative to the SFTP root (default d365_loads/exports)")
+    parser.add_argument("--import-delay", type=float, help="sandbox seconds an import stays running")
     args = parser.parse_args(argv)
 
     config = SandboxConfig.from_file(args.config) if args.config else SandboxConfig()
@@ -35,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         "signal_window": args.signal_window,
         "optout_spelling": args.optout_spelling,
         "big_table_threshold": args.big_table_threshold,
+        "sftp_root": args.sftp_root,
+        "import_folder": args.import_folder,
+        "export_folder": args.export_folder,
+        "import_delay": args.import_delay,
     }
     for name, value in overrides.items():
         if value is not None:
@@ -50,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                 "client_id": sandbox.client_id,
                 "client_secret": sandbox.client_secret,
                 "api_key": sandbox.api_key,
+                "sftp_root": str(sandbox.sftp_root) if sandbox.sftp_root else None,
+                "import_folder": config.import_folder,
+                "export_folder": config.export_folder,
             }
         ),
         flush=True,

@@ -33,6 +33,21 @@ DEFAULT_WORKFLOWS: tuple[dict[str, Any], ...] = (
         "state": "started",
         "signals": {"signal1": {"fileName": "string", "table": "string", "rowCount": "number"}},
     },
+    # The initial-transfer imports (docs/campaign-import-workflow.md): one workflow per target resource.
+    {
+        "id": "WKF_D365_IMPORT_PROFILE",
+        "label": "D365 initial transfer: profiles",
+        "state": "started",
+        "signals": {"signal1": {"batch": "string", "fileNames": "string", "rowCount": "number"}},
+        "import": {"resource": "profile", "key": "externalId"},
+    },
+    {
+        "id": "WKF_D365_IMPORT_LOYALTYCARD",
+        "label": "D365 initial transfer: loyalty cards",
+        "state": "started",
+        "signals": {"signal1": {"batch": "string", "fileNames": "string", "rowCount": "number"}},
+        "import": {"resource": "cusLoyaltyCard", "key": "crmId"},
+    },
 )
 
 
@@ -55,6 +70,12 @@ class SandboxConfig:
     signal_window: float = 600.0  # seconds between two triggers of one signal activity
     big_table_threshold: int = 100_000  # XtkBigTableThreshold: above it, `next` needs _forcePagination
     default_line_count: int = 25
+    # The SFTP area (a local folder the test sshd serves); None: no file workflows (imports refuse with 501).
+    sftp_root: str | None = None
+    import_folder: str = "d365_loads/imports"
+    export_folder: str = "d365_loads/exports"
+    import_delay: float = 0.0  # sandbox seconds an import stays `running` after its trigger
+    async_bounce_delay: float = 3600.0  # sandbox seconds between a send and its asynchronous bounce
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> SandboxConfig:

@@ -20,6 +20,7 @@ class ControlError(Exception):
 
 
 def handle_control(state: CampaignState, method: str, route: str, query_string: str, body: Any) -> Any:
+    state.settle_imports()
     parts = [urllib.parse.unquote(p) for p in route.strip("/").split("/") if p]
     query = dict(urllib.parse.parse_qsl(query_string))
     body = body or {}
@@ -91,6 +92,57 @@ def handle_control(state: CampaignState, method: str, route: str, query_string: 
             if method == "POST" and parts[1:] == ["advance"]:
                 state.clock_offset += float(body["seconds"])
             return {"now": state.now(), "offset": state.clock_offset}
+    if head == "imports":
+        if key == ("GET", "imports", 1):
+            return state.import_history(query.get("workflow"))
+        if key == ("POST", "imports", 2) and parts[1] == "failNext":
+            state.fail_next_import(str(body["reason"]))
+            return {"ok": True}
+        if key == ("POST", "imports", 2) and parts[1] == "delay":
+            state.set_import_delay(float(body["seconds"]))
+            return {"ok": True}
+    if key == ("GET", "workflows", 2):
+        return state.workflow_snapshot(parts[1])
+    if key == ("POST", "deliveries", 1):
+        allowed = {
+            "externalIds",
+            "pkeys",
+            "count",
+            "withoutExternalId",
+            "seed",
+            "campaignLabel",
+            "deliveryLabel",
+            "rates",
+            "urls",
+            "mirrorPage",
+            "sentAgo",
+        }
+        unknown = set(body) - allowed
+        if unknown:
+            raise ValueError(f"unknown delivery fields: {', '.join(sorted(unknown))}")
+        return state.deliver(
+            external_ids=list(body.get("externalIds") or []),
+            pkeys=list(body.get("pkeys") or []),
+            count=int(body.get("count", 0)),
+            without_external_id=int(body.get("withoutExternalId", 0)),
+            seed=int(body.get("seed", 0)),
+            campaign_label=body.get("campaignLabel"),
+            delivery_label=body.get("deliveryLabel"),
+            rates=body.get("rates"),
+            urls=body.get("urls"),
+            mirror_page=bool(body.get("mirrorPage", True)),
+            sent_ago=float(body.get("sentAgo", 3600.0)),
+        )
+    if key == ("GET", "deliveries", 2) and parts[1] == "logs":
+        return state.delivery_logs()
+    if key == ("POST", "exports", 2) and parts[1] == "logs":
+        return state.export_logs()
+    if key == ("POST", "exports", 2) and parts[1] == "optouts":
+        return state.export_optouts()
+    if key == ("GET", "exports", 1):
+        return state.export_history()
+    if key == ("POST", "profiles", 2) and parts[1] == "unsubscribe":
+        return state.unsubscribe(external_id=body.get("externalId"), pkey=body.get("PKey"), changes=body.get("changes"))
     if key == ("GET", "triggers", 2):
         with state.lock:
             return list(_workflow(state, parts[1]).triggers)

@@ -98,3 +98,19 @@ def duplicate_key(resource: str, attribute: str, value: Any) -> SandboxError:
 
 def bad_request(*lines: str) -> SandboxError:
     return engine(400, *lines)
+
+
+def not_sortable(attribute: str, resource: str) -> SandboxError:
+    # sorting.md: only fields flagged "sortable" in the metadata can be sorted; the wording is the sandbox's [U].
+    return engine(400, f"The '{attribute}' property of the '{resource}' resource cannot be used to sort.")
+
+
+def not_modelled(what: str) -> SandboxError:
+    """Something real Campaign has that the sandbox does not imitate: refused loudly, never answered wrongly."""
+    return SandboxError(
+        501,
+        {
+            "code": 501,
+            "message": f"The Campaign sandbox does not model {what} (see sandbox/campaign/README.md).",
+        },
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from sandbox.campaign.config import SandboxConfig
 from sandbox.campaign.faults import Budget, FaultRule
+from sandbox.campaign.files import SftpArea
 from sandbox.campaign.server import IMS_PATH, CampaignServer
 from sandbox.campaign.state import CampaignState
 
@@ -111,6 +113,103 @@ class CampaignSandbox:
     def set_optout_spelling(self, spelling: str) -> None:
         """Rename the profile's opt-out attributes to denyList* or blackList* (data follows)."""
         self.state.set_optout_spelling(spelling)
+
+    # ------------------------------------------------------------------ the SFTP side (file workflows)
+
+    @property
+    def sftp_root(self) -> pathlib.Path | None:
+        """The local folder the test sshd serves, or None (then file workflows answer 501)."""
+        area = self.state.files.area
+        return area.root if area is not None else None
+
+    @property
+    def import_folder(self) -> pathlib.Path:
+        """Where the import workflows read (sftp_root / import_folder)."""
+        return self._area().folder(self.config.import_folder)
+
+    @property
+    def export_folder(self) -> pathlib.Path:
+        """Where the export workflows write (sftp_root / export_folder)."""
+        return self._area().folder(self.config.export_folder)
+
+    def _area(self) -> SftpArea:
+        area = self.state.files.area
+        if area is None:
+            raise ValueError("this sandbox has no sftp_root")
+        return area
+
+    def import_history(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
+        """Every import execution: state, error, files with per-file records/loaded/rejected (and reject lines),
+        inserted/updated/unchanged counts. Imports whose time has come are finished first."""
+        return self.state.import_history(workflow_id)
+
+    def fail_next_import(self, reason: str = "Transfer file: the SFTP server refused the connection") -> None:
+        """The next accepted import trigger ends in `error` with this message, writing nothing."""
+        self.state.fail_next_import(reason)
+
+    def set_import_delay(self, seconds: float) -> None:
+        """Imports triggered from now on stay `running` for this many seconds of sandbox time."""
+        self.state.set_import_delay(seconds)
+
+    def workflow(self, workflow_id: str) -> dict[str, Any]:
+        """The execution as `GET /workflow/execution/<id>` renders it (state, lastError, activities)."""
+        return self.state.workflow_snapshot(workflow_id)
+
+    def deliver(
+        self,
+        *,
+        external_ids: Sequence[str] = (),
+        pkeys: Sequence[str] = (),
+        count: int = 0,
+        without_external_id: int = 0,
+        seed: int = 0,
+        campaign_label: str | None = None,
+        delivery_label: str | None = None,
+        rates: Mapping[str, float] | None = None,
+        urls: Sequence[str] | None = None,
+        mirror_page: bool = True,
+        sent_ago: float = 3600.0,
+    ) -> dict[str, Any]:
+        """Send one email delivery to profiles (by externalId, by PKey, `count` random ones that have an
+        externalId, and `without_external_id` Campaign-only ones, created if needed). Returns its ids and labels,
+        the targets, the excluded (denylisted) profiles and every event it makes, asynchronous bounces included.
+        Rates (events.DEFAULT_RATES): hardBounce, softBounce, ignoredBounce, asyncBounce, open, click."""
+        return self.state.deliver(
+            external_ids=external_ids,
+            pkeys=pkeys,
+            count=count,
+            without_external_id=without_external_id,
+            seed=seed,
+            campaign_label=campaign_label,
+            delivery_label=delivery_label,
+            rates=rates,
+            urls=urls,
+            mirror_page=mirror_page,
+            sent_ago=sent_ago,
+        )
+
+    def delivery_logs(self) -> dict[str, Any]:
+        """Delivery and tracking logs as Campaign holds them now (each delivery log in its current version)."""
+        return self.state.delivery_logs()
+
+    def export_logs(self) -> dict[str, Any]:
+        """Run the two event export workflows now: writes campaign_events_<ts>_deliverylogs.csv and
+        ..._trackinglogs.csv into the export folder; returns their names and row counts."""
+        return self.state.export_logs()
+
+    def export_optouts(self) -> dict[str, Any]:
+        """Run the opt-out export workflow now: writes campaign_optouts_<ts>.csv into the export folder."""
+        return self.state.export_optouts()
+
+    def export_history(self) -> list[dict[str, Any]]:
+        return self.state.export_history()
+
+    def unsubscribe(
+        self, *, external_id: str | None = None, pkey: str | None = None, changes: Mapping[str, bool] | None = None
+    ) -> dict[str, Any]:
+        """Change a profile's opt-outs as a Campaign user would (default: the unsubscription link, which sets
+        denyListEmail in the instance's spelling). lastModified and the attributes' times move."""
+        return self.state.unsubscribe(external_id=external_id, pkey=pkey, changes=changes)
 
     # ------------------------------------------------------------------ observing
 

@@ -75,6 +75,12 @@ class AttributeSpec:
         return _HIGH_LEVEL[self.type]
 
     @property
+    def sortable(self) -> bool:
+        """Flag of the metadata (sorting.md). Which fields real Campaign flags is not listed [U]: here every
+        scalar field except the opaque PKey and memo texts; links cannot be sorted."""
+        return self.type not in ("link", "memo") and self.name != "PKey"
+
+    @property
     def res_type(self) -> str:
         if self.type == "enumeration":
             return "string"

@@ -20,6 +20,7 @@ from typing import Any
 from sandbox.campaign import errors
 from sandbox.campaign.control import ControlError, handle_control
 from sandbox.campaign.faults import FaultRule
+from sandbox.campaign.files import FileProblem
 from sandbox.campaign.state import CampaignState, Reply
 
 IMS_PATH = "/ims/token/v3"
@@ -116,7 +117,7 @@ class CampaignHandler(BaseHTTPRequestHandler):
                     return Reply(405, {"error": "invalid_request", "error_description": "POST only"})
                 form = dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
                 return state.issue_token(form)
-            parts = path.lstrip("/").split("/")
+            parts, query_string = decode_api_path(path, query_string)
             if len(parts) < 2 or parts[1] != "campaign":
                 raise errors.wrong_uri()
             if parts[0] != state.config.organization:
@@ -134,6 +135,11 @@ class CampaignHandler(BaseHTTPRequestHandler):
             self._send(Reply(200, result))
         except ControlError as error:
             self._send(Reply(error.status, {"error": str(error)}))
+        except errors.SandboxError as error:
+            message = error.body.get("message") if isinstance(error.body, dict) else str(error.body)
+            self._send(Reply(error.status, {"error": message}))
+        except FileProblem as error:
+            self._send(Reply(409, {"error": str(error)}))
         except (ValueError, KeyError, TypeError) as error:
             self._send(Reply(400, {"error": f"{type(error).__name__}: {error}"}))
 
@@ -170,6 +176,22 @@ class CampaignHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def decode_api_path(path: str, query_string: str) -> tuple[list[str], str]:
+    """Path segments as the gateway hands them to Campaign, and the query string.
+
+    The gateway percent-decodes the path: Adobe's SDK sends every PKey encoded (`%40...`), and its
+    getDataFromRelativeUrl encodes a whole relative URL as one segment (`/` as `%2F`, `?` as `%3F`).
+    So the sandbox decodes the path once before splitting it, and a decoded `?` starts the query [U: the
+    real gateway's handling of `%2F` and `%3F` is undocumented; this is what makes the SDK's helper work].
+    Empty segments (a trailing `/`, or the leading `/` of a relative URL) carry no meaning.
+    """
+    decoded = urllib.parse.unquote(path)
+    if "?" in decoded:
+        decoded, embedded = decoded.split("?", 1)
+        query_string = f"{query_string}&{embedded}" if query_string else embedded
+    return [part for part in decoded.split("/") if part], query_string
 
 
 def _maybe_json(raw: bytes, content_type: str | None) -> Any:

@@ -11,6 +11,11 @@
 - Commands (`POST .../commands {"method": start|pause|resume|stop}`, controlling-a-workflow.md).
   The execution's status field is undocumented [U]: the sandbox calls it `state`.
 Every trigger attempt is recorded, refused ones with their reason.
+
+A workflow whose config has an `import` block is the initial-transfer import (imports.py): an accepted trigger
+moves it to `running`; it ends `finished` or `error` (with `lastError`, a field name chosen by the sandbox [U]),
+and only `start` makes it `started` (triggerable) again. While it runs, `stop` abandons the import (nothing is
+written) and the other commands are refused.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.campaign import errors
+from sandbox.campaign.imports import ImportJob, ImportSpec
 from sandbox.campaign.schema import format_datetime, parse_datetime
 
 PARAMETER_TYPES = ("string", "number", "boolean", "datetime")
@@ -45,6 +51,9 @@ class Workflow:
     state: str
     signals: dict[str, Signal]
     triggers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    import_spec: ImportSpec | None = None
+    last_error: str | None = None
+    job: ImportJob | None = None
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any]) -> Workflow:
@@ -60,6 +69,7 @@ class Workflow:
             label=str(raw.get("label", raw["id"])),
             state=str(raw.get("state", "started")),
             signals=signals,
+            import_spec=ImportSpec.from_config(raw["import"]) if raw.get("import") else None,
         )
 
     def render(self, base: str) -> dict[str, Any]:
@@ -72,7 +82,7 @@ class Workflow:
             }
             for name, sig in self.signals.items()
         }
-        return {
+        rendered: dict[str, Any] = {
             "PKey": self.pkey,
             "internalName": self.id,
             "label": self.label,
@@ -80,12 +90,24 @@ class Workflow:
             "href": f"{base}workflow/execution/{self.pkey}",
             "activities": {"activity": activities},
         }
+        if self.state == "error" and self.last_error:
+            rendered["lastError"] = self.last_error
+        return rendered
 
     def command(self, body: Any) -> None:
         method = body.get("method") if isinstance(body, Mapping) else None
         if method not in _COMMANDS:
             raise errors.bad_request("The 'method' of a workflow command must be start, pause, resume or stop.")
+        if self.state == "running":
+            if method != "stop":
+                raise errors.bad_request(f"The workflow '{self.id}' is running an import: only 'stop' is possible.")
+            if self.job is not None and not self.job.settled:
+                self.job.settled = True
+                self.job.run["state"] = "stopped"
+                self.job.run["error"] = "stopped by a command before the import ended: nothing was written"
         self.state = _COMMANDS[method]
+        if self.state == "started":
+            self.last_error = None
 
     def trigger(self, activity_pkey: str, raw_body: bytes, body: Any, now: float, window: float) -> dict[str, Any]:
         signal = next((s for s in self.signals.values() if s.pkey == activity_pkey), None)

@@ -1,6 +1,6 @@
 """Throughput of the sandbox for POST (create) and PATCH, through the product's CampaignClient.
 
-    python -m sandbox.campaign.bench [--records 2000] [--threads 1 4] [--inprocess]
+    python -m bench.campaign_sandbox [--records 2000] [--threads 1 4] [--inprocess]
 
 By default the sandbox runs in its own process (as in the demo), so client and server do not share
 a GIL. Prints one JSON line per (verb, threads) with requests per second.
@@ -71,7 +71,7 @@ def run(info: dict[str, str], records: int, thread_counts: list[int]) -> list[di
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.campaign.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.campaign_sandbox", description=__doc__)
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--inprocess", action="store_true", help="run the sandbox in this process")
