@@ -316,6 +316,24 @@ class DataverseClient:
             yield Page(rows, deleted, following, None if following else new_delta)
             current = self._check_link(following) if following else None
 
+    def who_am_i(self) -> str:
+        """The systemuserid the connector acts as (its application user): proves the credentials too."""
+        return str(self._send("GET", self._url("WhoAmI")).json()["UserId"]).lower()
+
+    def pending_changes(self, entity_set: str, select: Sequence[str], delta_link: str) -> bool:
+        """Whether changes wait behind a stored delta link, at the cost of one one-row request.
+
+        Dataverse cannot count a delta; the link is not advanced (the new one is not kept)."""
+        headers = {"Prefer": "odata.track-changes,odata.maxpagesize=1"}
+        try:
+            body = self._send("GET", self._check_link(delta_link), headers=headers).json()
+        except ApiError as error:
+            if error.code.lower() == EXPIRED_VERSION_STAMP:
+                raise ChangeTrackingExpired(error.outcome, error.status, error.message, code=error.code,
+                                            method="GET", url=delta_link) from error  # fmt: skip
+            raise
+        return bool(body.get("value")) or bool(body.get("@odata.nextLink"))
+
     # -- metadata ------------------------------------------------------------------------------
     def entity_definition(self, logical_name: str, *, refresh: bool = False) -> EntityDefinition:
         """Entity set name, change tracking flag and attribute types of a table (cached)."""
