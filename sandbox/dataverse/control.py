@@ -57,8 +57,11 @@ def _webhooks(sandbox: DataverseSandbox, method: str, parts: list[str], data: di
     if route == ("GET", ""):
         return _ok(sandbox.webhook_registrations())
     if route == ("POST", ""):
-        options = {k: data[k] for k in ("entity", "filtering_attributes", "auth", "value", "pre_image", "post_image")
-                   if k in data}  # fmt: skip
+        options = {
+            k: data[k]
+            for k in ("entity", "filtering_attributes", "auth", "value", "pre_image", "post_image")
+            if k in data
+        }
         if "messages" in data:
             options["messages"] = tuple(data["messages"])
         return _ok({"id": sandbox.register_webhook(str(data["url"]), **options)}, 201)

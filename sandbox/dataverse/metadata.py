@@ -74,37 +74,101 @@ _DERIVED = {
 }
 # Casts that exist in Dataverse but that no sandbox column has: they answer an empty collection.
 _OTHER_CASTS = frozenset(
-    {"MultiSelectPicklistAttributeMetadata", "ImageAttributeMetadata", "FileAttributeMetadata",
-     "ManagedPropertyAttributeMetadata", "EnumAttributeMetadata"}
-)  # fmt: skip
+    {
+        "MultiSelectPicklistAttributeMetadata",
+        "ImageAttributeMetadata",
+        "FileAttributeMetadata",
+        "ManagedPropertyAttributeMetadata",
+        "EnumAttributeMetadata",
+    }
+)
 _OPTION_TYPES = frozenset({"Picklist", "State", "Status", "Boolean"})
 
 ENTITY_PROPERTIES = frozenset(
     {
-        "MetadataId", "LogicalName", "SchemaName", "EntitySetName", "LogicalCollectionName", "CollectionSchemaName",
-        "PrimaryIdAttribute", "PrimaryNameAttribute", "PrimaryImageAttribute", "ObjectTypeCode",
-        "ChangeTrackingEnabled", "CanChangeTrackingBeEnabled", "IsActivity", "IsActivityParty", "ActivityTypeMask",
-        "IsCustomEntity", "IsManaged", "IsPrivate", "IsIntersect", "IsLogicalEntity", "IsValidForAdvancedFind",
-        "IsOptimisticConcurrencyEnabled", "OwnershipType", "HasNotes", "HasActivities", "HasFeedback", "TableType",
-        "IsAvailableOffline", "IsAuditEnabled", "IsCustomizable", "DisplayName", "DisplayCollectionName",
-        "Description", "IntroducedVersion", "IsBusinessProcessEnabled", "IsQuickCreateEnabled", "HasChanged",
-        "EntityColor", "IsMailMergeEnabled", "IsValidForQueue", "IsConnectionsEnabled", "IsDocumentManagementEnabled",
+        "MetadataId",
+        "LogicalName",
+        "SchemaName",
+        "EntitySetName",
+        "LogicalCollectionName",
+        "CollectionSchemaName",
+        "PrimaryIdAttribute",
+        "PrimaryNameAttribute",
+        "PrimaryImageAttribute",
+        "ObjectTypeCode",
+        "ChangeTrackingEnabled",
+        "CanChangeTrackingBeEnabled",
+        "IsActivity",
+        "IsActivityParty",
+        "ActivityTypeMask",
+        "IsCustomEntity",
+        "IsManaged",
+        "IsPrivate",
+        "IsIntersect",
+        "IsLogicalEntity",
+        "IsValidForAdvancedFind",
+        "IsOptimisticConcurrencyEnabled",
+        "OwnershipType",
+        "HasNotes",
+        "HasActivities",
+        "HasFeedback",
+        "TableType",
+        "IsAvailableOffline",
+        "IsAuditEnabled",
+        "IsCustomizable",
+        "DisplayName",
+        "DisplayCollectionName",
+        "Description",
+        "IntroducedVersion",
+        "IsBusinessProcessEnabled",
+        "IsQuickCreateEnabled",
+        "HasChanged",
+        "EntityColor",
+        "IsMailMergeEnabled",
+        "IsValidForQueue",
+        "IsConnectionsEnabled",
+        "IsDocumentManagementEnabled",
     }
-)  # fmt: skip
+)
 _ENTITY_NAVIGATIONS = frozenset({"Attributes", "Keys"})
 _UNMODELLED_NAVIGATIONS = frozenset(
     {"ManyToOneRelationships", "OneToManyRelationships", "ManyToManyRelationships", "Privileges"}
 )
 ATTRIBUTE_PROPERTIES = frozenset(
     {
-        "MetadataId", "LogicalName", "SchemaName", "EntityLogicalName", "AttributeType", "AttributeTypeName",
-        "IsPrimaryId", "IsPrimaryName", "IsValidForCreate", "IsValidForUpdate", "IsValidForRead",
-        "IsCustomAttribute", "IsManaged", "IsLogical", "IsSecured", "IsValidForAdvancedFind", "IsFilterable",
-        "IsRetrievable", "IsSearchable", "AttributeOf", "DisplayName", "Description", "RequiredLevel",
-        "ColumnNumber", "IntroducedVersion", "SourceType", "IsAuditEnabled", "HasChanged", "IsCustomizable",
-        "ExternalName", "DeprecatedVersion",
+        "MetadataId",
+        "LogicalName",
+        "SchemaName",
+        "EntityLogicalName",
+        "AttributeType",
+        "AttributeTypeName",
+        "IsPrimaryId",
+        "IsPrimaryName",
+        "IsValidForCreate",
+        "IsValidForUpdate",
+        "IsValidForRead",
+        "IsCustomAttribute",
+        "IsManaged",
+        "IsLogical",
+        "IsSecured",
+        "IsValidForAdvancedFind",
+        "IsFilterable",
+        "IsRetrievable",
+        "IsSearchable",
+        "AttributeOf",
+        "DisplayName",
+        "Description",
+        "RequiredLevel",
+        "ColumnNumber",
+        "IntroducedVersion",
+        "SourceType",
+        "IsAuditEnabled",
+        "HasChanged",
+        "IsCustomizable",
+        "ExternalName",
+        "DeprecatedVersion",
     }
-)  # fmt: skip
+)
 _TYPED_PROPERTIES = {
     "String": {"MaxLength", "Format", "FormatName", "ImeMode", "DatabaseLength", "IsLocalizable", "YomiOf"},
     "Memo": {"MaxLength", "Format", "FormatName", "ImeMode", "IsLocalizable"},
@@ -123,11 +187,23 @@ _TYPED_PROPERTIES = {
 }
 KEY_PROPERTIES = frozenset(
     {
-        "MetadataId", "LogicalName", "SchemaName", "KeyAttributes", "EntityLogicalName", "EntityKeyIndexStatus",
-        "DisplayName", "IsManaged", "IsCustomizable", "AsyncJob", "IsSecondaryKey", "IsExportKey",
-        "IsSynchronous", "HasChanged", "IntroducedVersion",
+        "MetadataId",
+        "LogicalName",
+        "SchemaName",
+        "KeyAttributes",
+        "EntityLogicalName",
+        "EntityKeyIndexStatus",
+        "DisplayName",
+        "IsManaged",
+        "IsCustomizable",
+        "AsyncJob",
+        "IsSecondaryKey",
+        "IsExportKey",
+        "IsSynchronous",
+        "HasChanged",
+        "IntroducedVersion",
     }
-)  # fmt: skip
+)
 
 
 def label(text: str, managed: bool = False) -> dict[str, Any]:
@@ -445,8 +521,10 @@ def entity_definitions(store: Store, api_root: str, path: str, raw_query: str) -
             raise not_found_segment(match["cast"])
         if match["sub"] is not None:
             item = entity_key(definition, key_by_key(definition, match["sub"]))
-            return {"@odata.context": f"{context}({definition.logical_name})/Keys/$entity",
-                    **_select(item, query.get("$select"), KEY_PROPERTIES, _KEY_TYPE)}  # fmt: skip
+            return {
+                "@odata.context": f"{context}({definition.logical_name})/Keys/$entity",
+                **_select(item, query.get("$select"), KEY_PROPERTIES, _KEY_TYPE),
+            }
         return {"@odata.context": f"{context}({definition.logical_name})/Keys", "value": _keys(definition, query)}
     if nav != "Attributes":
         raise not_found_segment(nav)

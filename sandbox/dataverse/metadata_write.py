@@ -25,7 +25,7 @@ import uuid
 from typing import Any
 
 from sandbox.dataverse.metadata import attribute_id, column_by_key, key_by_key
-from sandbox.dataverse.odata import ODATA_PARSE, ODataError, not_modelled
+from sandbox.dataverse.odata import ODataError, not_modelled
 from sandbox.dataverse.schema import (
     _ACTIVE_INACTIVE,
     KEY_TYPES,
@@ -60,8 +60,12 @@ _TYPES = {
     "BooleanAttributeMetadata": "Boolean",
     "PicklistAttributeMetadata": "Picklist",
 }
-_UNMODELLED_TYPES = {"MultiSelectPicklistAttributeMetadata", "FileAttributeMetadata", "ImageAttributeMetadata",
-                     "BigIntAttributeMetadata"}  # fmt: skip
+_UNMODELLED_TYPES = {
+    "MultiSelectPicklistAttributeMetadata",
+    "FileAttributeMetadata",
+    "ImageAttributeMetadata",
+    "BigIntAttributeMetadata",
+}
 _SCHEMA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$")
 
 
@@ -91,7 +95,7 @@ def entity_set_name(logical_name: str) -> str:
     return logical_name + "s"
 
 
-def column_from_metadata(body: dict[str, Any], *, custom: bool = True) -> Column:
+def column_from_metadata(body: dict[str, Any], *, custom: bool = True, require_prefix: bool = True) -> Column:
     """A column from an AttributeMetadata body (POST .../Attributes, or inside an entity)."""
     if not isinstance(body, dict):
         raise _bad("An attribute definition must be a JSON object.")
@@ -105,10 +109,12 @@ def column_from_metadata(body: dict[str, Any], *, custom: bool = True) -> Column
         raise not_modelled(f"Creating a {kind_name} column")
     kind = _TYPES.get(kind_name)
     if kind is None:
-        raise _bad("The attribute definition needs a supported @odata.type such as "
-                   "Microsoft.Dynamics.CRM.StringAttributeMetadata.")  # fmt: skip
+        raise _bad(
+            "The attribute definition needs a supported @odata.type such as "
+            "Microsoft.Dynamics.CRM.StringAttributeMetadata."
+        )
     schema = str(body.get("SchemaName") or "")
-    if not _SCHEMA_NAME.match(schema):
+    if not (_SCHEMA_NAME.match(schema) or (not require_prefix and re.fullmatch(r"[A-Za-z]\w*", schema))):
         raise _bad(f"The SchemaName '{schema}' is not valid: it needs a customization prefix such as 'new_'.")
     name = schema.lower()
     options: tuple[tuple[int, str], ...] = ()
@@ -214,7 +220,7 @@ class MetadataWriter:
             raise _bad("The entity definition is not valid: " + "; ".join(problems) + ".")
         logical = schema.lower()
         is_activity = bool(body.get("IsActivity", False))
-        primary = column_from_metadata(primaries[0])
+        primary = column_from_metadata(primaries[0], require_prefix=not is_activity)
         others = [column_from_metadata(a) for a in attributes if a is not primaries[0]]
         entity_set = str(body.get("EntitySetName") or entity_set_name(logical))
         common: dict[str, Any] = {
@@ -228,17 +234,23 @@ class MetadataWriter:
         }
         if is_activity:
             if primary.schema_name != "Subject":
-                raise _bad("The primary column of an activity table must have the SchemaName 'Subject'.",
-                           ACTIVITY_METADATA)  # fmt: skip
+                raise _bad(
+                    "The primary column of an activity table must have the SchemaName 'Subject'.", ACTIVITY_METADATA
+                )
             if common["has_activities"]:
-                raise _bad("A custom entity defined as an activity must not have a relationship with Activities.",
-                           ACTIVITY_WITH_ACTIVITIES)  # fmt: skip
+                raise _bad(
+                    "A custom entity defined as an activity must not have a relationship with Activities.",
+                    ACTIVITY_WITH_ACTIVITIES,
+                )
             if not common["has_notes"]:
-                raise _bad("A custom entity defined as an activity must have a relationship to Notes by default.",
-                           ACTIVITY_WITHOUT_NOTES)  # fmt: skip
+                raise _bad(
+                    "A custom entity defined as an activity must have a relationship to Notes by default.",
+                    ACTIVITY_WITHOUT_NOTES,
+                )
             if ownership != "UserOwned":
-                raise _bad("An activity table must be owned by a user or team (OwnershipType UserOwned).",
-                           ACTIVITY_METADATA)  # fmt: skip
+                raise _bad(
+                    "An activity table must be owned by a user or team (OwnershipType UserOwned).", ACTIVITY_METADATA
+                )
             table = activity_table(logical, entity_set, others, is_custom=True, **common)
             # The inherited subject column keeps its definition; the body may only set its length and label.
             subject = dataclasses.replace(
@@ -302,8 +314,9 @@ class MetadataWriter:
         with self.store.lock:
             definition = table.definition
             if definition.column(column.name) is not None:
-                raise _bad(f"Attribute {column.name} already exists for entity {definition.logical_name}.",
-                           DUPLICATE_ATTRIBUTE)  # fmt: skip
+                raise _bad(
+                    f"Attribute {column.name} already exists for entity {definition.logical_name}.", DUPLICATE_ATTRIBUTE
+                )
             self.store.set_definition(table, dataclasses.replace(definition, columns=(*definition.columns, column)))
         return column
 
@@ -371,8 +384,10 @@ class MetadataWriter:
             if attribute and attribute != target.definition.primary_key:
                 raise _bad(f"ReferencedAttribute must be the primary key {target.definition.primary_key}.")
             if any(r["SchemaName"].lower() == schema.lower() for r in self.relationships.values()):
-                raise _bad("A relationship with the specified name already exists. Please specify a unique name.",
-                           RELATIONSHIP_EXISTS)  # fmt: skip
+                raise _bad(
+                    "A relationship with the specified name already exists. Please specify a unique name.",
+                    RELATIONSHIP_EXISTS,
+                )
             name = lookup_schema.lower()
             if table.definition.column(name) is not None:
                 raise _bad(f"Attribute {name} already exists for entity {referencing}.", DUPLICATE_ATTRIBUTE)
@@ -422,11 +437,12 @@ class MetadataWriter:
                 if column.type not in KEY_TYPES:
                     raise _bad(f"The attribute {name} of type {column.type} cannot be part of an alternate key.")
             if definition.key(schema) is not None:
-                raise _bad(f"An entity key with the name {schema} already exists on entity "
-                           f"{definition.logical_name}.", KEY_NAME_EXISTS)  # fmt: skip
+                raise _bad(
+                    f"An entity key with the name {schema} already exists on entity {definition.logical_name}.",
+                    KEY_NAME_EXISTS,
+                )
             if any(set(k.attributes) == set(attributes) for k in definition.keys):
-                raise _bad("An entity key with the selected attributes already exists on entity.",
-                           KEY_ATTRIBUTES_EXIST)  # fmt: skip
+                raise _bad("An entity key with the selected attributes already exists on entity.", KEY_ATTRIBUTES_EXIST)
             if len(definition.keys) >= MAX_KEYS_PER_TABLE:
                 raise _bad(f"A table can have at most {MAX_KEYS_PER_TABLE} alternate keys.")
             key = KeyDef(
@@ -456,11 +472,14 @@ class MetadataWriter:
                 definition = table.definition
                 if not any(k.status == "Pending" for k in definition.keys):
                     continue
-                keys = tuple(dataclasses.replace(k, status="Active") if k.status == "Pending" else k
-                             for k in definition.keys)  # fmt: skip
+                keys = tuple(
+                    dataclasses.replace(k, status="Active") if k.status == "Pending" else k for k in definition.keys
+                )
                 self.store.set_definition(table, dataclasses.replace(definition, keys=keys))
-                done += [{"entity": definition.logical_name, "key": k.schema_name, "status": k.status}
-                         for k in table.definition.keys]  # fmt: skip
+                done += [
+                    {"entity": definition.logical_name, "key": k.schema_name, "status": k.status}
+                    for k in table.definition.keys
+                ]
         return done
 
 

@@ -86,8 +86,12 @@ def parse_prefer(values: list[str]) -> dict[str, str]:
 MODELLED_OPTIONS = frozenset({"$select", "$filter", "$orderby", "$top", "$count", "$skiptoken", "$deltatoken"})
 UNMODELLED_OPTIONS = frozenset({"$expand", "$apply", "$search", "$compute", "$levels", "$format", "$index"})
 # Dataverse's own query parameters that select another query language or a saved view.
-DATAVERSE_QUERIES = {"sql": "?sql= (SQL queries)", "fetchXml": "?fetchXml=", "savedQuery": "?savedQuery=",
-                     "userQuery": "?userQuery="}  # fmt: skip
+DATAVERSE_QUERIES = {
+    "sql": "?sql= (SQL queries)",
+    "fetchXml": "?fetchXml=",
+    "savedQuery": "?savedQuery=",
+    "userQuery": "?userQuery=",
+}
 
 
 def check_options(query: dict[str, str], allowed: frozenset[str]) -> None:
@@ -192,9 +196,7 @@ def path_resolver(properties: frozenset[str], type_name: str) -> Callable[[str],
     def resolve(name: str) -> Getter:
         steps = name.split("/")
         if steps[0] not in properties:
-            raise ODataError(
-                400, ODATA_PARSE, f"Could not find a property named '{steps[0]}' on type '{type_name}'."
-            )
+            raise ODataError(400, ODATA_PARSE, f"Could not find a property named '{steps[0]}' on type '{type_name}'.")
 
         def get(item: dict[str, Any]) -> Any:
             value: Any = item
@@ -211,9 +213,7 @@ _ARITHMETIC = frozenset({"add", "sub", "mul", "div", "mod", "in", "has"})
 _CRM_FUNCTIONS = {"microsoft.dynamics.crm.in": False, "microsoft.dynamics.crm.notin": True}  # name -> negated
 
 
-def compile_filter(
-    text: str, resolve: Callable[[str], Getter], aliases: dict[str, str] | None = None
-) -> Predicate:
+def compile_filter(text: str, resolve: Callable[[str], Getter], aliases: dict[str, str] | None = None) -> Predicate:
     """A predicate for a subset of $filter: comparisons, and/or/not, parentheses, contains/startswith/endswith,
     Microsoft.Dynamics.CRM.In/NotIn and parameter aliases (@p). Other functions and operators answer 501."""
     parser = _FilterParser(resolve, _tokens(text), text.strip(), aliases or {})

@@ -53,9 +53,12 @@ KEY_TYPES = frozenset({"Decimal", "Integer", "String", "DateTime", "Lookup", "Pi
 MAX_KEYS_PER_TABLE = 10  # same page
 
 
-def schema_name_of(name: str) -> str:
-    """A SchemaName for a system name: new_tier -> New_Tier (custom definitions give their own)."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+def schema_name_of(name: str, custom: bool = False) -> str:
+    """A SchemaName when none is given: address1_city -> Address1_City; custom new_tier -> new_Tier."""
+    parts = name.split("_")
+    if custom and len(parts) > 1:
+        return parts[0] + "_" + "_".join(p[:1].upper() + p[1:] for p in parts[1:])
+    return "_".join(p[:1].upper() + p[1:] for p in parts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +83,7 @@ class Column:
     def __post_init__(self) -> None:
         object.__setattr__(self, "select_name", f"_{self.name}_value" if self.type in LOOKUP_TYPES else self.name)
         if not self.schema_name:
-            object.__setattr__(self, "schema_name", schema_name_of(self.name))
+            object.__setattr__(self, "schema_name", schema_name_of(self.name, self.is_custom))
         if not self.display_name:
             object.__setattr__(self, "display_name", self.schema_name)
         if self.type == "DateTime":
@@ -163,7 +166,7 @@ class TableDef:
         object.__setattr__(self, "_by_select", {c.select_name: c for c in self.columns})
         object.__setattr__(self, "_by_nav", {nav: (c, t) for c in self.columns for nav, t in c.navigation})
         if not self.schema_name:
-            object.__setattr__(self, "schema_name", schema_name_of(self.logical_name))
+            object.__setattr__(self, "schema_name", schema_name_of(self.logical_name, self.is_custom))
         if not self.display_name:
             object.__setattr__(self, "display_name", self.schema_name)
         if not self.display_collection_name:
@@ -258,18 +261,16 @@ SYSTEMUSER = TableDef(
     object_type_code=8,
     change_tracking=False,
     writable=False,  # users are managed through the control API (add_user), not modelled on the Web API
-    columns=tuple(
-        system_columns("systemuserid", owned=False)
-        + [
-            Column("fullname", "String", max_length=200, read_only=True),
-            Column("firstname", "String", max_length=64),
-            Column("lastname", "String", max_length=64),
-            Column("domainname", "String", max_length=1024),
-            Column("internalemailaddress", "String", max_length=100),
-            Column("applicationid", "Uniqueidentifier"),
-            Column("accessmode", "Picklist", options=((0, "Read-Write"), (4, "Non-interactive"))),
-            Column("isdisabled", "Boolean", options=((1, "Disabled"), (0, "Enabled"))),
-        ]
+    columns=(
+        *system_columns("systemuserid", owned=False),
+        Column("fullname", "String", max_length=200, read_only=True),
+        Column("firstname", "String", max_length=64),
+        Column("lastname", "String", max_length=64),
+        Column("domainname", "String", max_length=1024),
+        Column("internalemailaddress", "String", max_length=100),
+        Column("applicationid", "Uniqueidentifier"),
+        Column("accessmode", "Picklist", options=((0, "Read-Write"), (4, "Non-interactive"))),
+        Column("isdisabled", "Boolean", options=((1, "Disabled"), (0, "Enabled"))),
     ),
 )
 
@@ -332,7 +333,7 @@ def activity_table(
         change_tracking=definition.pop("change_tracking", True),
         is_activity=True,
         is_custom=is_custom,
-        has_notes=True,
+        has_notes=definition.pop("has_notes", True),
         **definition,
     )
 

@@ -500,8 +500,9 @@ class _Handler(BaseHTTPRequestHandler):
                 response = self._answer(path, split.query, body, in_flight, entry)
             except Exception:  # a sandbox bug: answer like the service would, and show the traceback
                 traceback.print_exc()
-                response = Response(500, {"Content-Type": JSON_TYPE},
-                                    error_body("0x80040216", "An unexpected error occurred."))  # fmt: skip
+                response = Response(
+                    500, {"Content-Type": JSON_TYPE}, error_body("0x80040216", "An unexpected error occurred.")
+                )
         if response is None:  # dropped connection
             entry["status"] = 0
             self.sandbox.record(entry)

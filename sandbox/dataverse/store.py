@@ -455,7 +455,9 @@ class PointerView:
                 return row
         return None
 
-    def scan(self, cursor: tuple[Any, ...], columns: tuple[str, ...] | None = None) -> Iterator[tuple[tuple[Any, ...], Row]]:
+    def scan(
+        self, cursor: tuple[Any, ...], columns: tuple[str, ...] | None = None
+    ) -> Iterator[tuple[tuple[Any, ...], Row]]:
         """Rows of each activity table in turn; the cursor is ("a", table, inner kind, inner position)."""
         tables = self._activities()
         names = [t.definition.logical_name for t in tables]

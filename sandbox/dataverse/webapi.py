@@ -67,11 +67,31 @@ _BULK = {"CreateMultiple", "UpdateMultiple", "UpsertMultiple"}
 _ONE_ROW_OPTIONS = frozenset({"$select"})
 # Dataverse functions and actions the sandbox knows exist but does not model (answer 501, not 404).
 _UNMODELLED_OPERATIONS = frozenset(
-    {"RetrieveMetadataChanges", "BulkDelete", "ExecuteWorkflow", "Merge", "InsertOptionValue", "UpdateOptionValue",
-     "DeleteOptionValue", "OrderOption", "InsertStatusValue", "CreateCustomerRelationships", "ReactivateEntityKey",
-     "RetrieveEntityChanges", "CalculateRollupField", "SetState", "Assign", "GrantAccess", "RetrievePrincipalAccess",
-     "GlobalOptionSetDefinitions", "ExecuteMultiple", "DeleteMultiple", "searchquery", "search"}
-)  # fmt: skip
+    {
+        "RetrieveMetadataChanges",
+        "BulkDelete",
+        "ExecuteWorkflow",
+        "Merge",
+        "InsertOptionValue",
+        "UpdateOptionValue",
+        "DeleteOptionValue",
+        "OrderOption",
+        "InsertStatusValue",
+        "CreateCustomerRelationships",
+        "ReactivateEntityKey",
+        "RetrieveEntityChanges",
+        "CalculateRollupField",
+        "SetState",
+        "Assign",
+        "GrantAccess",
+        "RetrievePrincipalAccess",
+        "GlobalOptionSetDefinitions",
+        "ExecuteMultiple",
+        "DeleteMultiple",
+        "searchquery",
+        "search",
+    }
+)
 
 
 @dataclasses.dataclass
@@ -242,9 +262,11 @@ class WebApi:
             return json_response(200, metadata.entity_definitions(self.store, self.api_root, path, request.query))
         if method == "PATCH":
             raise ODataError(
-                405, INVALID_ARGUMENT, "Table and column definitions are updated with PUT, not PATCH (the whole "
-                "definition replaces the stored one)."
-            )  # fmt: skip
+                405,
+                INVALID_ARGUMENT,
+                "Table and column definitions are updated with PUT, not PATCH (the whole "
+                "definition replaces the stored one).",
+            )
         match = re.match(r"^EntityDefinitions(?:\((?P<key>[^)]*)\))?(?:/(?P<nav>\w+)(?:\((?P<sub>[^)]*)\))?)?$", path)
         if match is None:
             raise not_found_segment(path)
@@ -296,8 +318,9 @@ class WebApi:
             item = writer.relationships.get(match["id"].lower())
             if item is None:
                 raise ODataError(404, "0x80040217", "Could not find the relationship.")
-            return json_response(200, {"@odata.context": f"{self.api_root}$metadata#RelationshipDefinitions/$entity",
-                                       **item})  # fmt: skip
+            return json_response(
+                200, {"@odata.context": f"{self.api_root}$metadata#RelationshipDefinitions/$entity", **item}
+            )
         raise not_modelled(f"{request.method} on RelationshipDefinitions")
 
     # -- reads ---------------------------------------------------------------------------------
@@ -455,9 +478,7 @@ class WebApi:
         notes: Annotations,
     ) -> Response:
         definition = table.definition
-        predicate = (
-            compile_filter(query["$filter"], table_resolver(definition), query) if "$filter" in query else None
-        )
+        predicate = compile_filter(query["$filter"], table_resolver(definition), query) if "$filter" in query else None
         top = int(query["$top"]) if query.get("$top", "").isdigit() else None
         if "$top" in query and top is None:
             raise ODataError(400, ODATA_PARSE, "The value of $top must be a non-negative integer.")
@@ -520,9 +541,7 @@ class WebApi:
             404, "0x80040217", f"A record with the specified key values does not exist in {definition.logical_name}"
         )
 
-    def _read_one(
-        self, table: Table, target: str | keys.AlternateKey, key_text: str, request: Request
-    ) -> Response:
+    def _read_one(self, table: Table, target: str | keys.AlternateKey, key_text: str, request: Request) -> Response:
         query = parse_query(request.query)
         check_options(query, _ONE_ROW_OPTIONS)
         prefer = parse_prefer([request.headers.get("prefer", "")])
@@ -602,8 +621,9 @@ class WebApi:
             else:
                 for name, value in target.values.items():
                     if name in body and body[name] != value:
-                        raise ODataError(400, INVALID_ARGUMENT,
-                                         f"The value of '{name}' in the body differs from the key in the URL.")  # fmt: skip
+                        raise ODataError(
+                            400, INVALID_ARGUMENT, f"The value of '{name}' in the body differs from the key in the URL."
+                        )
                 clean = {k: v for k, v in body.items() if k not in target.values}
                 new_id = self.writer.create(table, clean, caller, key_values=target.values)
         return self._written(table, new_id, request, created=True)
@@ -625,16 +645,18 @@ class WebApi:
         if definition.is_activity:
             # [U] Microsoft: "not all standard tables support these messages; test with sdkmessagefilters". The
             # sandbox refuses activity tables so a client never relies on it there; use $batch.
-            raise ODataError(400, "0x80040800",
-                             f"The '{action}' method does not support entities of type '{definition.logical_name}'.")  # fmt: skip
+            raise ODataError(
+                400,
+                "0x80040800",
+                f"The '{action}' method does not support entities of type '{definition.logical_name}'.",
+            )
         targets = self._body(request).get("Targets")
         if not isinstance(targets, list) or not targets or not all(isinstance(t, dict) for t in targets):
             raise ODataError(400, INVALID_ARGUMENT, f"{action} needs Targets: a non-empty list of records.")
         wanted = f"Microsoft.Dynamics.CRM.{definition.logical_name}"
         for target in targets:
             if str(target.get("@odata.type", "")).lstrip("#") != wanted:
-                raise ODataError(400, INVALID_ARGUMENT,
-                                 f"Every item in Targets needs \"@odata.type\": \"{wanted}\".")  # fmt: skip
+                raise ODataError(400, INVALID_ARGUMENT, f'Every item in Targets needs "@odata.type": "{wanted}".')
         caller = self._caller(request)
         ids: list[str] = []
         # Standard tables: any error rolls the whole operation back (PA bulk-operations.md, On Error behavior).
@@ -645,15 +667,19 @@ class WebApi:
                 elif action == "UpdateMultiple":
                     row_id = str(target.get(definition.primary_key) or "").lower()
                     if not keys.GUID.match(row_id):
-                        raise ODataError(400, INVALID_ARGUMENT,
-                                         f"Every UpdateMultiple target needs its {definition.primary_key}.")  # fmt: skip
+                        raise ODataError(
+                            400, INVALID_ARGUMENT, f"Every UpdateMultiple target needs its {definition.primary_key}."
+                        )
                     self.writer.update(table, row_id, target, caller)
                 else:
                     self._upsert_target(table, target, caller)
         if action == "CreateMultiple":
             return json_response(
-                200, {"@odata.context": f"{self.api_root}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
-                      "Ids": ids}  # fmt: skip
+                200,
+                {
+                    "@odata.context": f"{self.api_root}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
+                    "Ids": ids,
+                },
             )
         return Response(204, {"OData-Version": "4.0"})  # UpsertMultiple answers 204 (its reference page)
 
@@ -670,8 +696,12 @@ class WebApi:
             if not keys.GUID.match(parsed):
                 raise ODataError(400, ODATA_PARSE, f"Cannot convert the value of '{definition.primary_key}'.")
         else:
-            raise ODataError(400, INVALID_ARGUMENT, "Every UpsertMultiple target needs @odata.id (a primary or "
-                             f"alternate key) or its {definition.primary_key}.")  # fmt: skip
+            raise ODataError(
+                400,
+                INVALID_ARGUMENT,
+                "Every UpsertMultiple target needs @odata.id (a primary or "
+                f"alternate key) or its {definition.primary_key}.",
+            )
         row_id = self._resolve(table, parsed)
         if row_id is not None:
             self.writer.update(table, row_id, target, caller)

@@ -154,7 +154,7 @@ def _loopback(host: str) -> bool:
 
 # -- the body: a RemoteExecutionContext -----------------------------------------------------------
 def ms_date(timestamp: float) -> str:
-    return f"/Date({int(round(timestamp * 1000))})/"
+    return f"/Date({round(timestamp * 1000)})/"
 
 
 def _iso_to_ms(value: str) -> str:
@@ -232,9 +232,7 @@ def _image_names(table: TableDef, spec: tuple[str, ...], row: Mapping[str, Any])
     return [n for n in names if spec or row.get(n) is not None]
 
 
-def context(
-    event: WriteEvent, registration: Registration, organization_name: str, operation_id: str
-) -> dict[str, Any]:
+def context(event: WriteEvent, registration: Registration, organization_name: str, operation_id: str) -> dict[str, Any]:
     """The RemoteExecutionContext of one step execution (a plain dict, JSON-ready)."""
     table = event.table
     if event.message == "Delete":
@@ -268,9 +266,7 @@ def context(
         "OperationId": operation_id,
         "OrganizationId": ORGANIZATION_ID,
         "OrganizationName": organization_name,
-        "OutputParameters": (
-            [{"key": "id", "value": event.row_id}] if event.message == "Create" else []
-        ),
+        "OutputParameters": ([{"key": "id", "value": event.row_id}] if event.message == "Create" else []),
         "OwningExtension": {
             "Id": registration.id,
             "KeyAttributes": [],
@@ -308,8 +304,11 @@ def encode(body: dict[str, Any]) -> tuple[bytes, bool]:
     text = json.dumps(body, separators=(",", ":")).replace("/", "\\/")
     if len(text.encode()) <= SIZE_LIMIT:
         return text.encode(), False
-    slim = {k: v for k, v in body.items() if k not in ("ParentContext", "InputParameters", "PreEntityImages",
-                                                        "PostEntityImages")}  # fmt: skip
+    slim = {
+        k: v
+        for k, v in body.items()
+        if k not in ("ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages")
+    }
     return json.dumps(slim, separators=(",", ":")).replace("/", "\\/").encode(), True
 
 

@@ -22,6 +22,7 @@ from sandbox.dataverse.odata import (
     OPTION_OUT_OF_RANGE,
     VALIDATION,
     ODataError,
+    not_modelled,
     record_not_found,
     unknown_property,
 )
@@ -64,6 +65,8 @@ def duplicate_key(table: TableDef, key: KeyDef) -> ODataError:
 
 
 def read_only_table(table: TableDef, message: str = "Create") -> ODataError:
+    if table.logical_name != "activitypointer":
+        return not_modelled(f"{message} of {table.logical_name} rows through the Web API")
     return ODataError(
         400, NOT_SUPPORTED, f"The '{message}' method does not support entities of type '{table.logical_name}'."
     )
