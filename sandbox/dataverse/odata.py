@@ -150,7 +150,8 @@ def context_url(api_root: str, table: TableDef, columns: list[Column] | None, se
 
 # -- $filter -------------------------------------------------------------------------------------
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|" r'(?P<jstr>"(?:[^"\\]|\\.)*")'
+    r"|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
     r"|(?P<date>\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)|(?P<num>-?\d+(?:\.\d+)?)|(?P<punct>[(),=\[\]])"
     r"|(?P<alias>@[A-Za-z_]\w*)|(?P<word>[A-Za-z_][\w./]*))"
 )
@@ -363,6 +364,8 @@ class _FilterParser:
             return literal
         if kind == "str":
             return value[1:-1].replace("''", "'")
+        if kind == "jstr":  # JSON string, as in collection parameters: PropertyValues=["a","b"]
+            return json.loads(value)
         if kind in ("guid", "date"):
             return value.lower() if kind == "guid" else value
         if kind == "num":
