@@ -394,7 +394,9 @@ def _select(item: dict[str, Any], select: str | None, allowed: frozenset[str] | 
 
 def split_top_level(text: str, separator: str) -> list[str]:
     """Split on `separator` outside parentheses: "Attributes($select=a,b),Keys" -> two items."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "(":
             depth += 1

@@ -253,13 +253,12 @@ class MetadataWriter:
                 )
             table = activity_table(logical, entity_set, others, is_custom=True, **common)
             # The inherited subject column keeps its definition; the body may only set its length and label.
+            inherited = table.column("subject")
+            assert inherited is not None
             subject = dataclasses.replace(
-                table.column("subject"),  # type: ignore[arg-type]
-                max_length=primary.max_length or 200,
-                display_name=primary.display_name,
+                inherited, max_length=primary.max_length or 200, display_name=primary.display_name
             )
-            columns = tuple(subject if c.name == "subject" else c for c in table.columns)
-            return dataclasses.replace(table, columns=columns)
+            return dataclasses.replace(table, columns=tuple(subject if c is inherited else c for c in table.columns))
         owned = ownership == "UserOwned"
         primary_key = logical + "id"
         columns = system_columns(primary_key, owned=owned) + _ACTIVE_INACTIVE + [primary, *others]

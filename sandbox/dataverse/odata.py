@@ -150,7 +150,8 @@ def context_url(api_root: str, table: TableDef, columns: list[Column] | None, se
 
 # -- $filter -------------------------------------------------------------------------------------
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|" r'(?P<jstr>"(?:[^"\\]|\\.)*")'
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|"
+    r'(?P<jstr>"(?:[^"\\]|\\.)*")'
     r"|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
     r"|(?P<date>\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)|(?P<num>-?\d+(?:\.\d+)?)|(?P<punct>[(),=\[\]])"
     r"|(?P<alias>@[A-Za-z_]\w*)|(?P<word>[A-Za-z_][\w./]*))"
@@ -343,7 +344,7 @@ class _FilterParser:
                 continue
             self.take(")")
             break
-        prop, values = arguments.get("PropertyName"), arguments.get("PropertyValues")
+        prop, values = arguments.get("PropertyName"), arguments.get("PropertyValues") or []
         if set(arguments) != {"PropertyName", "PropertyValues"} or not isinstance(prop, str) or not values:
             raise ODataError(
                 400, ODATA_PARSE, "Microsoft.Dynamics.CRM.In needs PropertyName='<name>' and PropertyValues=[...]."

@@ -209,7 +209,7 @@ class DataverseSandbox:
     def _add_user(self, user: users.User) -> None:
         table = self.store.tables["systemuser"]
         if table.get(user.systemuserid) is None:
-            self.store.preload(table, users.user_row(user, self.store.version, iso_now(self.clock())))  # type: ignore[arg-type]
+            self.store.preload(table, users.user_row(user, self.store.version, iso_now(self.clock())))
 
     def add_user(self, fullname: str, domainname: str) -> str:
         """A new named Dynamics user; returns its systemuserid (deterministic in the domainname)."""

@@ -396,7 +396,7 @@ class WebApi:
             # The snapshot version is fixed on the first page and travels in the paging cookie.
             snapshot = int(cookie["w"]) if cookie else self.store.version
             cursor = tuple(cookie["c"]) if cookie else ("s", 0)
-            rows, next_cursor = _take(table.scan(cursor, _names(columns)), page_size)  # type: ignore[arg-type]
+            rows, next_cursor = _take(table.scan(cursor, _names(columns)), page_size)
             value = [shape(row) for row in rows]
         payload: dict[str, Any] = {"@odata.context": self._context(definition, query), "value": value}
         if next_cursor is not None:
@@ -497,13 +497,13 @@ class WebApi:
                 offset = int(cookie["o"]) if cookie else 0
                 rows = matching[offset : offset + page_size]
                 following = offset + page_size if offset + page_size < len(matching) else None
-                next_token = {"o": following} if following is not None else None
+                next_token: dict[str, Any] | None = {"o": following} if following is not None else None
                 if query.get("$count") == "true":
                     payload["@odata.count"] = min(len(matching), 5000)  # capped (PA count-rows.md)
             else:
                 cursor = tuple(cookie["c"]) if cookie else ("s", 0)
                 names = _names(columns) if predicate is None else None  # a filter may read any column
-                scan = ((c, r) for c, r in table.scan(cursor, names) if predicate is None or predicate(r))  # type: ignore[arg-type]
+                scan = ((c, r) for c, r in table.scan(cursor, names) if predicate is None or predicate(r))
                 rows, next_cursor = _take(scan, page_size)
                 next_token = {"c": list(next_cursor)} if next_cursor is not None else None
             payload["value"] = [shape(row) for row in rows]
