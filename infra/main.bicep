@@ -288,12 +288,10 @@ var hostSettings = {
 }
 
 // OpenTelemetry mode: the host (AzureFunctionsJobHost__ overrides host.json) and the Python worker both export.
-var telemetrySettings = telemetryMode == 'opentelemetry'
-  ? {
-      AzureFunctionsJobHost__telemetryMode: 'OpenTelemetry'
-      PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
-    }
-  : {}
+var telemetrySettings = telemetryMode == 'opentelemetry' ? {
+  AzureFunctionsJobHost__telemetryMode: 'OpenTelemetry'
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+} : {}
 
 var disabledFunctionSettings = toObject(disabledFunctions, name => 'AzureWebJobs.${name}.Disabled', name => 'true')
 
@@ -317,38 +315,30 @@ var connectorBaseSettings = {
   TELEMETRY_EXPORT: telemetryExport
 }
 
-var sftpSettings = sftpEnabled
-  ? {
-      SFTP_HOST: sftpHost
-      SFTP_PORT: string(sftpPort)
-      SFTP_USERNAME: sftpUsername
-      SFTP_HOST_KEY: sftpHostKey
-    }
-  : {}
+var sftpSettings = sftpEnabled ? {
+  SFTP_HOST: sftpHost
+  SFTP_PORT: string(sftpPort)
+  SFTP_USERNAME: sftpUsername
+  SFTP_HOST_KEY: sftpHostKey
+} : {}
 
-var dataverseAuthSettings = useCertificate
-  ? {
-      DATAVERSE_CERTIFICATE_THUMBPRINT: dataverseCertificateThumbprint
-    }
-  : {}
+var dataverseAuthSettings = useCertificate ? {
+  DATAVERSE_CERTIFICATE_THUMBPRINT: dataverseCertificateThumbprint
+} : {}
 
 // Secrets are Key Vault references without a version: the app picks up a rotated secret within 24 h. Only the
 // secrets the chosen options use are referenced: a reference to a secret nobody set would fail every run.
 var campaignSecretReference = {
   CAMPAIGN_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.campaignClientSecret})'
 }
-var dataverseSecretReference = useCertificate
-  ? {
-      DATAVERSE_CERTIFICATE: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.dataverseCertificate})'
-    }
-  : {
-      DATAVERSE_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.dataverseClientSecret})'
-    }
-var sftpSecretReference = sftpEnabled
-  ? {
-      SFTP_PRIVATE_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.sftpPrivateKey})'
-    }
-  : {}
+var dataverseSecretReference = useCertificate ? {
+  DATAVERSE_CERTIFICATE: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.dataverseCertificate})'
+} : {
+  DATAVERSE_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.dataverseClientSecret})'
+}
+var sftpSecretReference = sftpEnabled ? {
+  SFTP_PRIVATE_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.sftpPrivateKey})'
+} : {}
 var secretReferenceSettings = union(campaignSecretReference, dataverseSecretReference, sftpSecretReference)
 
 module appSettings 'modules/appsettings.bicep' = {

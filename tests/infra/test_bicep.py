@@ -5,12 +5,14 @@ deliberately broken copy of the templates to prove that it can fail."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pycep import BicepParser
 
 from shared.flows.runner import RunSummary
 from shared.settings import SPECS
@@ -241,6 +243,20 @@ def literal(value: str | None) -> str | None:
 
 def check_balanced(files: Files) -> list[str]:
     return [f"{name}: {p}" for name, text in bicep_files(files).items() for p in bracket_problems(text)]
+
+
+@functools.lru_cache(maxsize=64)  # parsing is slow and most checks see the same texts
+def grammar_error(text: str) -> str:
+    try:
+        BicepParser().parse(text=text)
+    except Exception as error:  # lark raises several exception types; all mean "not valid Bicep"
+        return str(error).splitlines()[0]
+    return ""
+
+
+def check_bicep_grammar(files: Files) -> list[str]:
+    """Every template parses with a real Bicep grammar (pycep-parser; syntax only)."""
+    return [f"{name}: {grammar_error(text)}" for name, text in bicep_files(files).items() if grammar_error(text)]
 
 
 def check_flex_plan(files: Files) -> list[str]:
@@ -683,6 +699,7 @@ def check_workbook(files: Files) -> list[str]:
 
 CHECKS: list[Callable[[Files], list[str]]] = [
     check_balanced,
+    check_bicep_grammar,
     check_flex_plan,
     check_function_app_config,
     check_no_deprecated_settings,
@@ -722,6 +739,14 @@ SITE_CONFIG = "    siteConfig: {\n      minTlsVersion: '1.2'\n"
 BREAKAGES = [  # (check, file, text in the file, replacement)
     (check_balanced, "modules/functionapp.bicep", "      runtime: {\n", "      runtime: \n"),
     (check_balanced, "main.bicep", "'rg-${environmentName}'", "'rg-${environmentName'"),
+    (check_bicep_grammar, "modules/workbook.bicep", "resource workbook 'Microsoft", "resourse workbook 'Microsoft"),
+    (check_bicep_grammar, "main.bicep", "param dataverseClientId string\n", "param dataverseClientId\n"),
+    (
+        check_bicep_grammar,
+        "modules/alerts.bicep",
+        "    scopes: [\n      workspace.id\n    ]\n",
+        "    scopes: [\n      workspace.id,\n    ]\n",
+    ),
     (check_flex_plan, "modules/functionapp.bicep", "name: 'FC1'", "name: 'Y1'"),
     (check_flex_plan, "modules/functionapp.bicep", "reserved: true", "reserved: false"),
     (check_function_app_config, "modules/functionapp.bicep", "version: '3.11'", "version: '3.10'"),
@@ -813,8 +838,8 @@ BREAKAGES = [  # (check, file, text in the file, replacement)
     (
         check_connector_settings,
         "main.bicep",
-        "var sftpSettings = sftpEnabled\n  ? {\n",
-        "var sftpSettings = true\n  ? {\n",
+        "var sftpSettings = sftpEnabled ? {\n",
+        "var sftpSettings = true ? {\n",
     ),
     (
         check_connector_settings,
@@ -825,14 +850,14 @@ BREAKAGES = [  # (check, file, text in the file, replacement)
     (
         check_connector_settings,
         "main.bicep",
-        "var dataverseSecretReference = useCertificate\n",
-        "var dataverseSecretReference = sftpEnabled\n",
+        "var dataverseSecretReference = useCertificate ? {\n",
+        "var dataverseSecretReference = sftpEnabled ? {\n",
     ),
     (
         check_connector_settings,
         "main.bicep",
-        "var dataverseAuthSettings = useCertificate\n",
-        "var dataverseAuthSettings = !useCertificate\n",
+        "var dataverseAuthSettings = useCertificate ? {\n",
+        "var dataverseAuthSettings = !useCertificate ? {\n",
     ),
     (
         check_settings_match_specs,
