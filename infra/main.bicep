@@ -287,10 +287,12 @@ var hostSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
 }
 
-// OpenTelemetry mode: the host (AzureFunctionsJobHost__ overrides host.json) and the Python worker both export.
+// OpenTelemetry mode: the host (AzureFunctionsJobHost__ overrides host.json) and the Python worker both export;
+// the worker exports the connector's sync.* loggers only, not the Azure SDK's.
 var telemetrySettings = telemetryMode == 'opentelemetry' ? {
   AzureFunctionsJobHost__telemetryMode: 'OpenTelemetry'
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'sync'
 } : {}
 
 var disabledFunctionSettings = toObject(disabledFunctions, name => 'AzureWebJobs.${name}.Disabled', name => 'true')

@@ -129,7 +129,7 @@ SFTP_SETTINGS = ("SFTP_HOST", "SFTP_PORT", "SFTP_USERNAME", "SFTP_HOST_KEY", "SF
 SECRET_SETTINGS = ("DATAVERSE_CLIENT_SECRET", "DATAVERSE_CERTIFICATE", "CAMPAIGN_CLIENT_SECRET", "SFTP_PRIVATE_KEY")
 # App settings that are not the connector's own (SPECS): the Functions host's and the telemetry wiring.
 HOST_SETTINGS = re.compile(r"^(AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_\w+|AzureFunctionsJobHost__\w+"
-                           r"|PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY)$")  # fmt: skip
+                           r"|PYTHON_APPLICATIONINSIGHTS_\w+)$")  # fmt: skip
 KEY_VAULT_REFERENCE = re.compile(r"'@Microsoft\.KeyVault\(SecretUri=\$\{[^}]+\}secrets/(\$\{[\w.]+\}|[\w-]+)\)'")
 SECRET_LIKE_PARAM = re.compile(r"(?i)client_?secret|private_?key|password|passphrase")
 SPEC = {spec.name: spec for spec in SPECS}
