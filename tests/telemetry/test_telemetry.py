@@ -47,7 +47,7 @@ def root_at_debug() -> Iterator[Records]:
     """The root logger as the Functions worker leaves it (DEBUG), with a handler recording what gets through."""
     root = logging.getLogger()
     handler, level = Records(), root.level
-    saved = {name: logging.getLogger(name).level for name in (*telemetry.NOISY_LOGGERS, "sync")}
+    saved = {name: logging.getLogger(name).level for name in (*telemetry.NOISY_LOGGERS, "sync", "sync.telemetry_test")}
     for name in saved:
         logging.getLogger(name).setLevel(logging.NOTSET)
     root.addHandler(handler)
@@ -89,8 +89,9 @@ def test_sdk_loggers_are_quiet_under_a_debug_root(root_at_debug: Records) -> Non
 
 
 def test_run_summary_is_one_record_kql_can_parse(root_at_debug: Records) -> None:
-    log_run_summary(logging.getLogger("sync.run"), SUMMARY)
-    log_run_summary(logging.getLogger("sync.run"), {**SUMMARY, "outcome": "failed"})
+    logger = logging.getLogger("sync.telemetry_test")  # not sync.run: the CLI sets that one to WARNING
+    log_run_summary(logger, SUMMARY)
+    log_run_summary(logger, {**SUMMARY, "outcome": "failed"})
     first, failed = root_at_debug.records
     message = first.getMessage()
     assert message.startswith("run.summary ") and len("run.summary ") == 12
