@@ -1,7 +1,7 @@
 """One HTTP stack for every client: a session factory, a retry policy and a response classifier."""
 
 from shared.http.classify import Outcome, classify_status
-from shared.http.errors import ApiError, TransportError
+from shared.http.errors import ApiError, TlsVerificationError, TransportError
 from shared.http.retry import RetryPolicy, parse_retry_after
 from shared.http.session import HttpClient, TokenProvider, build_session
 
@@ -10,6 +10,7 @@ __all__ = [
     "HttpClient",
     "Outcome",
     "RetryPolicy",
+    "TlsVerificationError",
     "TokenProvider",
     "TransportError",
     "build_session",

@@ -12,10 +12,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.http.classify import Outcome, classify_status
-from shared.http.errors import ApiError, TransportError
+from shared.http.errors import ApiError, TlsVerificationError, TransportError, certificate_failure, tls_failure_message
 from shared.http.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("sync.http")
+
+# What to do about an untrusted server certificate; only the Dataverse client can be given a CA bundle.
+TLS_HINT = "if a private or TLS-inspecting CA signs it, give that CA's bundle (DATAVERSE_CA_BUNDLE for Dataverse)"
 
 # (response) -> (outcome, error code, message). Clients pass their own to read their error bodies.
 Classifier = Callable[[requests.Response], tuple[Outcome, str, str]]
@@ -110,6 +113,10 @@ class HttpClient:
                     method, url, headers=merged, params=params, json=json, data=data, timeout=self.timeout
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                verify_error = certificate_failure(exc)
+                if verify_error is not None:  # an untrusted certificate stays untrusted: do not retry
+                    raise TlsVerificationError(tls_failure_message(verify_error, url, TLS_HINT),
+                                               method=method, url=url) from exc  # fmt: skip
                 delay = policy.backoff(attempt, self.rand)
                 maybe_applied = not isinstance(exc, requests.ConnectTimeout) and not _never_sent(exc)
                 if not idempotent and maybe_applied:
