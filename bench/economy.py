@@ -17,7 +17,7 @@ NAME = "economy"
 
 
 def run(ctx: Context) -> list[Figure]:
-    contacts = 20_000 if ctx.quick else 100_000
+    contacts = 50_000 if ctx.quick else 100_000  # the read benchmark's sandbox
     dataverse = ctx.dataverse(contacts)
     table = example_table("contacts")
     client = connector_client(dataverse)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -29,6 +30,7 @@ INTEGER_RANGES = {
     "int64": (-(2**63), 2**63 - 1),
 }
 _DECLARED_TEXT = ("String", "Memo")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: the form date.isoformat() writes
 
 Read = bool | int | Decimal | str | dt.date | dt.datetime | uuid.UUID
 Converter = Callable[[Any], Any]
@@ -75,19 +77,27 @@ def compile_converter(
         return refuse
     read = _compile_read(source_type, picklist_mode, labels)
     write = _compile_write(source_type, target_type)
-    unchanged = _unchanged_type(source_type, target_type)
+    unchanged = unchanged_type(source_type, target_type)
+
+    day_to_day = source_kind(source_type) is SourceKind.DATE and target_kind(target_type) is TargetKind.DATE
 
     def convert(value: Any) -> Any:
         if value is None:
             return None
         if type(value) is unchanged:
             return value
+        if day_to_day and type(value) is str and _ISO_DAY.fullmatch(value):
+            try:
+                dt.date.fromisoformat(value)  # a real day: its ISO text is the value itself
+                return value
+            except ValueError:
+                pass  # not a day (2024-02-30): the general path says why
         return write(read(value))
 
     return convert
 
 
-def _unchanged_type(source_type: str, target_type: str) -> type | None:
+def unchanged_type(source_type: str, target_type: str) -> type | None:
     """The Python type whose values convert to themselves for this pair (checked against _read and _write)."""
     source, target = source_kind(source_type), target_kind(target_type)
     if source is SourceKind.TEXT and target is TargetKind.TEXT:

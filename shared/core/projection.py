@@ -15,11 +15,11 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.config.model import FieldMapping, TableMapping
 from shared.config.types import default_target_type
-from shared.core.convert import Converter, compile_converter, convert_value
+from shared.core.convert import Converter, compile_converter, convert_value, unchanged_type
 from shared.core.errors import ConversionError, RecordError
 from shared.core.parse import parse_guid
 from shared.core.replacements import compile_matcher, replace_row
@@ -70,10 +70,10 @@ class _Replaced:
     error: str | None = None  # the RecordError reason, raised each time the replacement applies
 
 
-@dataclasses.dataclass(frozen=True)
-class _CompiledField:
+class _CompiledField(NamedTuple):  # a tuple: unpacked once per field and row, the hot loop of a projection
     source: str
     target: str
+    unchanged: type | None  # values of exactly this type are their own result (convert would return them)
     convert: Converter  # raises ConversionError, or RecordError for a value no type can read
     match: Callable[[Any], int | None] | None  # position in `replaced`, None when nothing matches
     replaced: tuple[_Replaced, ...]
@@ -98,21 +98,23 @@ class CompiledProjection:
     def project(self, row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
         """The payload for Campaign. full=False (an update) keeps only fields with apply_updates, plus the key."""
         payload: dict[str, Any] = {}
-        for field in self._full if full else self._updates:
-            source = field.source
+        for source, target, unchanged, convert, match, replacements in self._full if full else self._updates:
             if source not in row:
                 continue
             value = row[source]
-            if field.match is not None:
-                position = field.match(value)
+            if match is not None:
+                position = match(value)
                 if position is not None:
-                    replaced = field.replaced[position]
+                    replaced = replacements[position]
                     if replaced.error is not None:
                         raise RecordError(replaced.error, field=source)
-                    payload[field.target] = replaced.value
+                    payload[target] = replaced.value
                     continue
+            if value is None or type(value) is unchanged:
+                payload[target] = value  # null clears; text to text, Boolean to Boolean: nothing to convert
+                continue
             try:
-                payload[field.target] = field.convert(value)
+                payload[target] = convert(value)
             except ConversionError as e:
                 raise RecordError(f"field '{source}': {e}", field=source) from None
         payload[self._key_target] = record_key(row, self.table)
@@ -149,18 +151,21 @@ def _compile_field(
 ) -> _CompiledField:
     field_labels = labels.get(field.source)
 
+    def target_type(source_type: str) -> str:
+        return field.target_type or target_types.get(field.target) or default_target_type(source_type, table.picklists)
+
     def converter(source_type: str) -> Converter:
-        target_type = (
-            field.target_type or target_types.get(field.target) or default_target_type(source_type, table.picklists)
+        return compile_converter(
+            source_type, target_type(source_type), picklist_mode=table.picklists, labels=field_labels
         )
-        return compile_converter(source_type, target_type, picklist_mode=table.picklists, labels=field_labels)
 
     declared = field.source_type or source_types.get(field.source)
     convert = converter(declared) if declared else _by_natural_type(field.source, converter)
+    unchanged = unchanged_type(declared, target_type(declared)) if declared else None
     replacements = [r for r in table.replacements if r.field == field.source]
     replaced = tuple(_replaced(r.to_value, field.source, converter) for r in replacements)
     match = compile_matcher([r.from_value for r in replacements]) if replacements else None
-    return _CompiledField(field.source, renames.get(field.target, field.target), convert, match, replaced)
+    return _CompiledField(field.source, renames.get(field.target, field.target), unchanged, convert, match, replaced)
 
 
 def _by_natural_type(source: str, converter: Callable[[str], Converter]) -> Converter:

@@ -92,6 +92,7 @@ GOOD = [
     ("0001-01-01T00:00:00Z", "DateTime", "datetime", "0001-01-01T00:00:00Z"),
     # Date (DateOnly)
     ("2024-05-01", "Date", "date", "2024-05-01"),
+    ("2024-02-29", "Date", "date", "2024-02-29"),  # a leap day
     ("2024-05-01", "Date", "datetime", "2024-05-01T00:00:00Z"),
     ("2024-05-01", "Date", "string", "2024-05-01"),
     ("2024-05-01T00:00:00Z", "Date", "date", "2024-05-01"),  # older endpoints write date-only values with a time
@@ -165,6 +166,9 @@ BAD = [
     ("yesterday", "DateTime", "datetime"),
     ("2024-13-01T00:00:00Z", "DateTime", "datetime"),
     ("2024-02-30", "Date", "date"),
+    ("2023-02-29", "Date", "date"),
+    ("0000-01-01", "Date", "date"),  # no year 0
+    ("\u0662\u0660\u0662\u0664-05-01", "Date", "date"),  # digits, but not ASCII ones
     (20240501, "Date", "date"),
     ("x", "Boolean", "boolean"),
     (2, "Boolean", "boolean"),
