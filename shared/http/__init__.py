@@ -2,6 +2,7 @@
 
 from shared.http.classify import Outcome, classify_status
 from shared.http.errors import ApiError, TlsVerificationError, TransportError
+from shared.http.pacing import PacingPolicy
 from shared.http.retry import RetryPolicy, parse_retry_after
 from shared.http.session import HttpClient, TokenProvider, build_session
 
@@ -9,6 +10,7 @@ __all__ = [
     "ApiError",
     "HttpClient",
     "Outcome",
+    "PacingPolicy",
     "RetryPolicy",
     "TlsVerificationError",
     "TokenProvider",
