@@ -209,6 +209,8 @@ def test_bad_records_are_dead_lettered_and_retried(stack_factory: Callable[..., 
     letters = DeadLetterStore(stack.svc.state.table("deadletters"))
     [letter] = letters.entries("ingress", "contacts")
     assert letter.record_id == bad and "X" * 45 not in letter.reason  # reasons never carry values
+    # Caught from Campaign's metadata before any write, and said as what it is: a refused value.
+    assert letter.reason == "field 'firstname': value refused, longer than the 30 characters of 'firstName'"
 
     stack.dv.update("contacts", bad, {"firstname": "Fixed"})
     [retry] = stack.run()
