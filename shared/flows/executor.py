@@ -119,7 +119,8 @@ class RecordExecutor:
             except (RecordError, ApiError) as exc:
                 reason = record_failure(exc)
                 if reason is None:
-                    stop.set()
+                    if not isolate:
+                        stop.set()
                     raise
                 if not self.ctx.dry_run:
                     self.dead_letters.record(self.flow, self.scope, record_id, reason)
@@ -129,8 +130,11 @@ class RecordExecutor:
                 raise
 
         if isolate:
-            self._isolated(records, one, done, counts, failed_count)
-            return self._finish(done, counts, open_letters, learn, count, succeeded_count, None)
+            try:
+                self._isolated(records, one, done, counts, failed_count)
+            except BaseException as exc:  # an outage: keep what finished, as in parallel
+                error = exc
+            return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
         pending = iter(records)
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             running: dict[concurrent.futures.Future[Applied[E] | _NotStarted | None], str] = {}
@@ -211,7 +215,8 @@ class RecordExecutor:
             in_a_row = 0
             if applied is None:
                 counts[failed_count] += 1
-            elif isinstance(applied, Applied):
+            else:
+                assert isinstance(applied, Applied), "in isolation every record is applied"
                 done.append(Done(record_id, applied))
         if suspects and not done:
             raise suspects[-1][1]  # nothing went through: not the records' fault
