@@ -171,7 +171,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("DEAD_LETTER_MAX_ATTEMPTS", "Attempts before a dead letter is no longer retried", "5"),
     SettingSpec("HTTP_CONNECT_TIMEOUT_SECONDS", "Connect timeout of every HTTP call", "10"),
     SettingSpec("HTTP_READ_TIMEOUT_SECONDS", "Read timeout of every HTTP call", "120"),
-    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request", "300"),
+    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request; 429 and 503 are retried until "
+                "it is reached, other transient errors at most 6 tries", "300"),
     SettingSpec("INITIAL_TRANSFER_THRESHOLD", "Tables with more rows load through files and SFTP", "500000"),
     SettingSpec("TELEMETRY_EXPORT", "off, or azure-monitor: a process outside the Functions host (the CLI) sends its "
                 "logs to APPLICATIONINSIGHTS_CONNECTION_STRING itself", "off"),
