@@ -36,8 +36,8 @@ REPO_EXAMPLE = "config/sync.example.json"
 
 
 def run(ctx: Context) -> list[Figure]:
-    changes = 2_000 if ctx.quick else 10_000
-    sample = 200 if ctx.quick else 1_000
+    changes = 1_000 if ctx.quick else 10_000
+    sample = 100 if ctx.quick else 1_000
     dataverse = ctx.dataverse(changes)
     campaign = ctx.campaign()
     with Azurite.start() as azurite:
@@ -84,6 +84,11 @@ def run(ctx: Context) -> list[Figure]:
 
 
 def connector(dataverse: Service, campaign: Service, storage: str) -> Services:
+    return build_services(load_settings(settings_env(dataverse, campaign, storage)))
+
+
+def settings_env(dataverse: Service, campaign: Service, storage: str) -> dict[str, str]:
+    """App settings for the connector against sandboxes in their own processes (contacts mapping only)."""
     dv, acs = dataverse.info, campaign.info
     root = urllib.parse.urlsplit(acs["base_url"])
     with open(REPO_EXAMPLE, encoding="utf-8") as handle:
@@ -99,7 +104,7 @@ def connector(dataverse: Service, campaign: Service, storage: str) -> Services:
         "CAMPAIGN_MAX_PARALLEL": str(PARALLEL), "STATE_STORAGE_CONNECTION_STRING": storage,
         "STATE_TABLE_PREFIX": prefix, "STATE_CONTAINER": prefix, "SYNC_CONFIG": json.dumps(document),
     }  # fmt: skip
-    return build_services(load_settings(env))
+    return env
 
 
 def naive(svc: Services, ids: list[str]) -> float:
