@@ -17,6 +17,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
@@ -44,6 +45,13 @@ class Applied(Generic[E]):
 class Done(Generic[E]):
     record_id: str
     applied: Applied[E]
+
+
+class _NotStarted:
+    """A record the executor dropped because an earlier error stopped the batch."""
+
+
+_NOT_STARTED = _NotStarted()
 
 
 def record_failure(error: BaseException) -> str | None:
@@ -94,22 +102,30 @@ class RecordExecutor:
         done: list[Done[E]] = []
         error: BaseException | None = None
 
-        def one(record_id: str, item: T) -> Applied[E] | None:
-            if self.ctx.out_of_time():
-                raise OutOfTime()
+        stop = threading.Event()  # set by the first error that is not a record's: nothing starts after it
+
+        def one(record_id: str, item: T) -> Applied[E] | _NotStarted | None:
+            if stop.is_set():
+                return _NOT_STARTED
             try:
+                if self.ctx.out_of_time():
+                    raise OutOfTime()
                 return apply(record_id, item)
             except (RecordError, ApiError) as exc:
                 reason = record_failure(exc)
                 if reason is None:
+                    stop.set()
                     raise
                 if not self.ctx.dry_run:
                     self.dead_letters.record(self.flow, self.scope, record_id, reason)
                 return None
+            except BaseException:
+                stop.set()
+                raise
 
         pending = iter(records)
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            running: dict[concurrent.futures.Future[Applied[E] | None], str] = {}
+            running: dict[concurrent.futures.Future[Applied[E] | _NotStarted | None], str] = {}
 
             def submit_next() -> None:
                 for record_id, item in pending:
@@ -129,7 +145,7 @@ class RecordExecutor:
                         continue
                     if applied is None:
                         counts[failed_count] += 1
-                    else:
+                    elif isinstance(applied, Applied):
                         done.append(Done(record_id, applied))
                     if error is None:
                         submit_next()

@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, CampaignConfigError, KeyFilter
-from shared.clients.dataverse import DataverseClient
+from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient
 from shared.config.model import PicklistMode, SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
 from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
-from shared.flows.definition import FlowDefinition
+from shared.flows.definition import Check, FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
 from shared.flows.runner import FlowBody, RunContext
 from shared.http import ApiError, Outcome
@@ -83,6 +83,39 @@ def _bodies(services: Services, scopes: Sequence[str]) -> list[tuple[str, FlowBo
     return [(name, ingress_body(services.config.table(name), deps)) for name in scopes]
 
 
+def _preflight(services: Services, scopes: Sequence[str]) -> list[Check]:
+    """Each table's mapping against both live instances: change tracking, columns and their types,
+    Campaign targets, key and lookup filter (what a run checks before writing)."""
+    deps = ingress_deps(services)
+    checks = []
+    for name in scopes:
+        table = services.config.table(name)
+        subject = f"table '{name}' ({table.entity} -> {table.resource})"
+        try:
+            resolve_shape(table, deps)
+        except IngressConfigError as exc:
+            checks.append(Check(subject, tuple(str(exc).split("; "))))
+        except ApiError as exc:
+            checks.append(Check(subject, (exc.describe(),)))
+        else:
+            checks.append(Check(subject))
+    return checks
+
+
+def _backlog(services: Services, scope: str) -> str:
+    cursor = CheckpointStore(services.state.table("checkpoints")).load(FLOW, scope, ChangeFeedCursor).cursor
+    table = services.config.table(scope)
+    if cursor.full_read:
+        total = services.dataverse.total_record_count([table.entity]).get(table.entity)
+        return f"full read at page {cursor.pages}; the table has ~{total} rows (24 h snapshot)"
+    assert cursor.delta_link is not None
+    try:
+        pending = services.dataverse.pending_changes(table.entity_set, table.source_attributes(), cursor.delta_link)
+    except ChangeTrackingExpired:
+        return "delta token expired: the next run reads the whole table"
+    return "changes waiting" if pending else "up to date"
+
+
 INGRESS = FlowDefinition(
     name=FLOW,
     description="Dynamics tables -> Campaign profiles and custom resources (change tracking)",
@@ -90,6 +123,8 @@ INGRESS = FlowDefinition(
     scopes=lambda config: [t.name for t in tables_to_sync(config)],
     bodies=_bodies,
     blueprint="shared.entrypoints.ingress",
+    preflight=_preflight,
+    backlog=_backlog,
 )
 
 

@@ -80,9 +80,12 @@ def test_initial_load_then_increments_then_idle(stack_factory: Callable[..., Sta
     stack.assert_campaign_matches(contacts, fields=only_updatable)
 
     stack.acs.clear_requests()
+    stack.dv.clear_requests()
     [third] = stack.run()
     assert third.outcome == "completed" and {k: v for k, v in third.counts.items() if v} == {}
-    assert stack.acs.requests() == []  # an identical run costs Campaign nothing
+    assert stack.acs.requests() == []  # an idle tick in a warm process costs Campaign nothing, not even a token
+    [delta_read] = stack.dv.requests()  # and Dataverse one request per table: metadata is cached
+    assert delta_read["method"] == "GET" and "/contacts" in delta_read["path"]
 
 
 @pytest.mark.parametrize(
