@@ -193,6 +193,7 @@ class Attribute:
     res_type: str  # technical type: string, memo, long, double, byte, date, datetime, boolean...
     read_only: bool = False
     values: tuple[str, ...] = ()  # enumeration value names
+    length: int | None = None  # maximum characters of a string attribute, when the metadata gives it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -713,6 +714,7 @@ def _parse_attributes(body: Mapping[str, Any]) -> dict[str, Attribute]:
             res_type=str(item.get("resType", item.get("type", ""))),
             read_only=bool(item.get("readOnly", False)),
             values=names,
+            length=int(item["length"]) if isinstance(item.get("length"), int) and item["length"] > 0 else None,
         )
     return result
 

@@ -42,6 +42,7 @@ log = logging.getLogger("sync.ingress")
 FLOW = "ingress"
 CHOICE_TYPES = ("Picklist", "State", "Status")
 SWEEP_CHUNK = 500
+ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
 class IngressConfigError(Exception):
@@ -150,7 +151,18 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         sync.retry_dead_letters()
         feed = ChangeFeed(deps.dataverse, table.entity_set, table.source_attributes(), clock=deps.clock)
         for page in feed.pages(checkpoint.cursor, ctx, save=save, sweep=sync.sweep_unseen):
-            checkpoint.add_counts(sync.apply_page(page))
+            position = checkpoint.cursor.position()
+            isolate = checkpoint.runs_stuck_at(position) >= ISOLATE_AFTER_RUNS
+            if isolate:
+                ctx.note(f"page failed {checkpoint.stuck_runs} runs in a row: its records go one by one")
+            try:
+                checkpoint.add_counts(sync.apply_page(page, isolate=isolate))
+            except ApiError as exc:
+                if exc.outcome is Outcome.RETRY:  # a server error after its retries: poison record or outage
+                    checkpoint.note_failure(position)
+                    save()
+                raise
+            checkpoint.moved_on()
             checkpoint.last_outcome, checkpoint.last_run_at = ("completed" if page.last else "partial"), ctx.started_at
             if page.last:
                 checkpoint.counters = {}  # counters are the totals of the read in progress
@@ -205,7 +217,9 @@ def resolve_shape(table: TableMapping, deps: IngressDeps) -> TableShape:
     if problems:
         raise IngressConfigError(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
     renames = {configured: name for configured, name in instance_names.items() if configured != name}
-    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames)
+    lengths = {name: attr.length for name, attr in resource_type.details.items() if attr.length is not None}
+    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames,
+                      max_lengths=lengths)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------- records
@@ -240,7 +254,7 @@ class TableSync:
 
     # -- the three ways records arrive
 
-    def apply_page(self, page: FeedPage) -> dict[str, int]:
+    def apply_page(self, page: FeedPage, *, isolate: bool = False) -> dict[str, int]:
         """Every change of a page; the index learns the page's writes in bulk, even if it stops half way."""
         changes: dict[str, Change] = {}  # one change per record: the last one wins
         rejected = 0
@@ -258,6 +272,7 @@ class TableSync:
             lambda record_id, change: self.apply(record_id, change, known.get(record_id), full_read=page.full_read,
                                                  seen_epoch=page.seen_epoch),
             learn=self.learn,
+            isolate=isolate,
         )  # fmt: skip
         # Counted once the page is through: a page that stops half way is read again next run.
         read: dict[str, int] = {Count.READ: len(page.rows) + len(page.deleted_ids)}
