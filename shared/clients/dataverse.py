@@ -553,6 +553,12 @@ class DataverseClient:
         """Create the row with this id, or update it if it exists."""
         self._send("PATCH", self._url(f"{entity_set}({id})"), json_body=dict(body))
 
+    def create_if_absent(self, entity_set: str, id: str, body: Mapping[str, Any]) -> bool:
+        """Create the row under this id unless it exists (If-None-Match: *); False when it was there already."""
+        response = self._send("PATCH", self._url(f"{entity_set}({id})"), headers={"If-None-Match": "*"},
+                              json_body=dict(body), allow=frozenset({412}))  # fmt: skip
+        return response.status_code != 412
+
     def delete(self, entity_set: str, id: str) -> None:
         self._send("DELETE", self._url(f"{entity_set}({id})"))
 

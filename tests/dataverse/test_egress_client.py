@@ -122,3 +122,12 @@ def test_provisioning_reports_what_exists_and_does_not_fit(dataverse_client: Dat
         "create column new_campaignopen.new_campaignname",
     ]
     assert steps[-1].describe() == "create alternate key new_campaignopen.new_campaignopen_eventidkey on new_eventid"
+
+
+def test_a_single_create_if_absent_says_whether_it_created(
+    dataverse_sandbox: DataverseSandbox, dataverse_client: DataverseClient
+) -> None:
+    task = str(uuid.uuid4())
+    assert dataverse_client.create_if_absent("tasks", task, {"subject": "first"}) is True
+    assert dataverse_client.create_if_absent("tasks", task, {"subject": "second"}) is False
+    assert dataverse_sandbox.get("tasks", task)["subject"] == "first"  # type: ignore[index]
