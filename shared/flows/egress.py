@@ -170,7 +170,7 @@ def egress_body(config: EgressConfig, deps: EgressDeps) -> FlowBody:
         archived, unreadable = cursor.archived, len(cursor.failed)
         with deps.open_files() as files:
             for batch in file_source(files, config, deps).batches(cursor, ctx, save=save):
-                checkpoint.add_counts(run.apply(batch.items))
+                run.apply(batch.items)  # the run summary counts; the cursor has no phase to total over
                 checkpoint.last_outcome, checkpoint.last_run_at = "completed", ctx.started_at
                 batch.commit()  # saves the checkpoint (and archives the file after its last batch)
                 ctx.heartbeat()
