@@ -261,17 +261,22 @@ def test_a_dry_run_writes_nothing_and_moves_no_file(egress_stack_factory: Callab
     assert len(list(stack.exports.glob("campaign_events_*"))) == 2
 
 
-def test_service_protection_429s_are_waited_out(egress_stack_factory: Callable[..., EgressStack]) -> None:
-    stack = egress_stack_factory(EGRESS_BATCH_SIZE="10")
-    ids = stack.contacts(15)
+def test_429s_are_waited_out_and_parallel_batches_stay_within_the_setting(
+    egress_stack_factory: Callable[..., EgressStack],
+) -> None:
+    stack = egress_stack_factory(EGRESS_BATCH_SIZE="6", DATAVERSE_MAX_PARALLEL="3")
+    ids = stack.contacts(20)
     delivery = stack.acs.deliver(external_ids=ids, seed=9, rates={**RATES, "asyncBounce": 0.0})
     stack.export()
     assert provision(stack) == 0
     stack.dv.inject_fault("$batch", "429", count=3, retry_after=7)
+    stack.dv.set_latency(30)  # requests overlap, so the bound on them shows
     summary = stack.run()
     assert summary.outcome == "completed", summary.reason
     assert stack.stack.waits.count(7) == 3  # Retry-After honoured, on the virtual clock
     assert_landed(stack, landing(delivery["events"]), stack.dv.application_user_id)
+    batches = [r for r in stack.dv.requests() if r["path"].endswith("$batch")]
+    assert len(batches) >= 6 and stack.dv.stats()["max_in_flight"] == 3
 
 
 def test_an_outage_stops_the_run_fast_and_loses_nothing(egress_stack_factory: Callable[..., EgressStack]) -> None:
