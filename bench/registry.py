@@ -26,6 +26,9 @@ BENCHMARKS = (
     Benchmark("read", "bench.read_shape", "read + shape 100,000 contacts vs plain requests and Airbyte's source"),
     Benchmark("economy", "bench.economy", "Dataverse requests per page of a change-tracking read, and per idle read"),
     Benchmark("throttle", "bench.throttle", "Campaign writes under a request budget: throughput, 429s, failures"),
+    Benchmark(
+        "ingress", "bench.ingress_increment", "changed contacts through the ingress flow vs its parallelism bound"
+    ),
 )
 
 

@@ -11,7 +11,9 @@ entry into a PATCH instead of a duplicate.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 import itertools
 import logging
 import time
@@ -28,6 +30,7 @@ from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
 from shared.flows.definition import Check, FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
+from shared.flows.pipeline import Background, chunks, prefetched
 from shared.flows.runner import FlowBody, RunContext
 from shared.http import ApiError, Outcome
 from shared.state.checkpoints import Checkpoint, CheckpointStore
@@ -42,6 +45,7 @@ log = logging.getLogger("sync.ingress")
 FLOW = "ingress"
 CHOICE_TYPES = ("Picklist", "State", "Status")
 SWEEP_CHUNK = 500
+CHUNK = 500  # records of a page written while the next chunk's index entries are read
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
@@ -266,20 +270,29 @@ class TableSync:
                 log.warning("ingress.row_without_id table=%s reason=%s", self.table.name, exc)
         for record_id in page.deleted_ids:
             changes[record_id] = None
-        known = self.deps.index.get_many(self.table.name, changes, parallel=self.deps.max_parallel)
-        counts = self.executor.run(
-            list(changes.items()),
-            lambda record_id, change: self.apply(record_id, change, known.get(record_id), full_read=page.full_read,
-                                                 seen_epoch=page.seen_epoch),
-            learn=self.learn,
-            isolate=isolate,
-        )  # fmt: skip
+        counts: collections.Counter[str] = collections.Counter()
+        # The index of the next chunk is read, and the index learns the last chunk, while a chunk is written.
+        with Background() as background:
+            for chunk, known in prefetched(chunks(list(changes.items()), CHUNK), self._known):
+                apply = functools.partial(self._apply_known, known, full_read=page.full_read,
+                                          seen_epoch=page.seen_epoch)  # fmt: skip
+                counts += self.executor.run(chunk, apply, learn=functools.partial(background.submit, self.learn),
+                                            isolate=isolate)  # fmt: skip
         # Counted once the page is through: a page that stops half way is read again next run.
         read: dict[str, int] = {Count.READ: len(page.rows) + len(page.deleted_ids)}
         if rejected:
             read[Count.REJECTED_WITHOUT_ID] = rejected
         self.ctx.counts.update(read)
         return {**read, **counts}
+
+    def _apply_known(
+        self, known: Mapping[str, IndexEntry], record_id: str, change: Change, *, full_read: bool, seen_epoch: int
+    ) -> Applied[IndexChange]:
+        return self.apply(record_id, change, known.get(record_id), full_read=full_read, seen_epoch=seen_epoch)
+
+    def _known(self, chunk: Sequence[tuple[str, Change]]) -> dict[str, IndexEntry]:
+        return self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
+                                        parallel=self.deps.max_parallel)  # fmt: skip
 
     def retry_dead_letters(self) -> None:
         """Failed records get another go with their current Dynamics state, up to the attempt limit."""
