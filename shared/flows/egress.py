@@ -39,7 +39,7 @@ from shared.core.activities import (
 from shared.core.events import BadRow, ColumnLayout, EmailEvent
 from shared.flows.counts import Count
 from shared.flows.definition import Check, FlowDefinition
-from shared.flows.egress_source import FileEventSource
+from shared.flows.egress_source import EventSource, FileEventSource
 from shared.flows.egress_writer import BatchWriter, EventOutcome
 from shared.flows.file_feed import FileFeedCursor, FileStore
 from shared.flows.runner import FlowBody, RunContext
@@ -80,7 +80,7 @@ def egress_deps(services: Services) -> EgressDeps:
     if sftp is None:  # load_configuration refuses this; a hand-built Services may not
         raise EgressConfigError("egress reads Campaign's SFTP: set SFTP_HOST, SFTP_USERNAME, SFTP_PRIVATE_KEY and "
                                 "SFTP_HOST_KEY")  # fmt: skip
-    settings = sftp
+    settings = sftp  # (a name the lambda below can close over, typed as set)
     return EgressDeps(
         dataverse=services.dataverse,
         checkpoints=CheckpointStore(services.state.table("checkpoints")),
@@ -169,7 +169,8 @@ def egress_body(config: EgressConfig, deps: EgressDeps) -> FlowBody:
         run.retry_dead_letters()
         archived, unreadable = cursor.archived, len(cursor.failed)
         with deps.open_files() as files:
-            for batch in file_source(files, config, deps).batches(cursor, ctx, save=save):
+            source: EventSource = file_source(files, config, deps)
+            for batch in source.batches(cursor, ctx, save=save):
                 run.apply(batch.items)  # the run summary counts; the cursor has no phase to total over
                 checkpoint.last_outcome, checkpoint.last_run_at = "completed", ctx.started_at
                 batch.commit()  # saves the checkpoint (and archives the file after its last batch)
