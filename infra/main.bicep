@@ -152,6 +152,9 @@ param syncConfig string = 'config/sync.json'
 @description('[INGRESS_SCHEDULE] NCRONTAB (6 fields, UTC) of the ingress timer.')
 param ingressSchedule string = '0 */5 * * * *'
 
+@description('[EGRESS_SCHEDULE] NCRONTAB (6 fields, UTC) of the egress timer (Campaign events to Dynamics).')
+param egressSchedule string = '0 */15 * * * *'
+
 // Keep it below host.json functionTimeout (Flex default: 30 minutes) so a run always ends checkpointed.
 @minValue(10)
 @description('[RUN_TIME_BUDGET_SECONDS] Time budget of one flow run; the run stops cleanly after it.')
@@ -313,6 +316,7 @@ var connectorBaseSettings = {
   STATE_CONTAINER: storage.outputs.stagingContainerName
   SYNC_CONFIG: syncConfig
   INGRESS_SCHEDULE: ingressSchedule
+  EGRESS_SCHEDULE: egressSchedule
   RUN_TIME_BUDGET_SECONDS: string(runTimeBudgetSeconds)
   TELEMETRY_EXPORT: telemetryExport
 }

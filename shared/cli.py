@@ -10,6 +10,7 @@ and leases, for every registered flow.
     python -m shared.cli [--settings ...] deadletters drop FLOW --scope NAME RECORD_ID
     python -m shared.cli [--settings ...] leases [list]
     python -m shared.cli [--settings ...] leases clear FLOW SCOPE [--yes]
+    python -m shared.cli [--settings ...] provision egress [--dry-run]
 
 Every command takes --json (machine-readable output instead of tables). Settings come from the
 environment; --settings adds the `Values` of a local.settings.json beneath it (an environment variable
@@ -29,6 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from shared.config.errors import ConfigError
+from shared.flows import egress_provision
 from shared.flows.definition import FlowDefinition, UnknownScope
 from shared.ops import render
 from shared.ops.preflight import preflight
@@ -87,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
     clear.add_argument("flow", choices=flows)
     clear.add_argument("scope")
     clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    provision = sub.add_parser("provision", parents=[common], help="create in Dynamics what a flow needs")
+    provision.add_argument("target", choices=["egress"], help="egress: the activity tables, columns and keys")
+    provision.add_argument("--dry-run", action="store_true", help="print what would be created, create nothing")
     return root
 
 
@@ -110,6 +116,7 @@ def main(argv: Sequence[str] | None = None, *, ask: Callable[[str], str] = input
         "replay": _replay,
         "deadletters": _dead_letters,
         "leases": _leases,
+        "provision": _provision,
     }
     try:
         return commands[args.command](svc, args, ask)
@@ -220,6 +227,26 @@ def _leases(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]) 
         render.emit_json(rows)
     else:
         render.console().print(render.rows_table("leases", rows, ("flow", "scope", "owner", "expires")))
+    return OK
+
+
+def _provision(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]) -> int:
+    try:
+        steps = egress_provision.plan(svc.config.egress, svc.dataverse)
+    except egress_provision.ProvisionError as exc:
+        print(f"cannot provision egress: {exc}", file=sys.stderr)
+        return CONFIG_PROBLEMS
+    if not args.dry_run:
+        egress_provision.apply(steps, svc.dataverse)
+    verb = "would create" if args.dry_run else "created"
+    if args.json:
+        render.emit_json({"dry_run": args.dry_run, "steps": [dataclasses.asdict(step) for step in steps]})
+    elif not steps:
+        print("nothing to create: every activity table, column and key egress needs exists")
+    else:
+        for step in steps:
+            print(f"{verb}: {step.describe().removeprefix('create ')}")
+        print(f"{len(steps)} metadata change(s) {verb}")
     return OK
 
 

@@ -7,9 +7,10 @@ shared/entrypoints/, and one line here.
 from __future__ import annotations
 
 from shared.flows.definition import FlowDefinition
+from shared.flows.egress import EGRESS
 from shared.flows.ingress import INGRESS
 
-FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS,)}
+FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, EGRESS)}
 
 
 def flow(name: str) -> FlowDefinition:

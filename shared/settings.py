@@ -103,6 +103,12 @@ class RunSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class EgressSettings:
+    schedule: str  # NCRONTAB of the egress timer
+    batch_size: int  # operations per Dataverse $batch request, at most 1000
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     dataverse: DataverseSettings
     campaign: CampaignSettings
@@ -111,6 +117,7 @@ class Settings:
     run: RunSettings
     sync_config: str  # inline JSON or a path relative to the app root
     ingress_schedule: str
+    egress: EgressSettings = EgressSettings("0 */15 * * * *", 1000)
     telemetry_export: str = "off"  # off | azure-monitor (see shared.telemetry)
 
 
@@ -167,6 +174,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("SYNC_CONFIG", "Sync configuration: inline JSON, or a path relative to the app root",
                 "config/sync.json"),
     SettingSpec("INGRESS_SCHEDULE", "NCRONTAB (UTC) of the ingress timer", "0 */5 * * * *"),
+    SettingSpec("EGRESS_SCHEDULE", "NCRONTAB (UTC) of the egress timer", "0 */15 * * * *"),
+    SettingSpec("EGRESS_BATCH_SIZE", "Dataverse operations per $batch request of egress, 1-1000", "1000"),
     SettingSpec("RUN_TIME_BUDGET_SECONDS", "A run stops cleanly after this long (keep below functionTimeout)", "1500"),
     SettingSpec("DEAD_LETTER_MAX_ATTEMPTS", "Attempts before a dead letter is no longer retried", "5"),
     SettingSpec("HTTP_CONNECT_TIMEOUT_SECONDS", "Connect timeout of every HTTP call", "10"),
@@ -325,8 +334,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         initial_transfer_threshold=r.number("INITIAL_TRANSFER_THRESHOLD", int, 1, 10**10),
     )
     schedule = r.text("INGRESS_SCHEDULE")
-    if schedule and not _NCRONTAB.match(schedule):
-        r.problems.append(Problem("INGRESS_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
+    egress = EgressSettings(r.text("EGRESS_SCHEDULE"), r.number("EGRESS_BATCH_SIZE", int, 1, 1000))
+    for name, value in (("INGRESS_SCHEDULE", schedule), ("EGRESS_SCHEDULE", egress.schedule)):
+        if value and not _NCRONTAB.match(value):
+            r.problems.append(Problem(name, "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
 
     telemetry_export = r.text("TELEMETRY_EXPORT").lower()
     if telemetry_export not in TELEMETRY_EXPORTS:
@@ -341,6 +352,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run=run,
         sync_config=r.text("SYNC_CONFIG"),
         ingress_schedule=schedule,
+        egress=egress,
         telemetry_export=telemetry_export,
     )
     if r.problems:

@@ -1,7 +1,8 @@
-"""Parts of the mapping document that need a flow this release does not have yet.
+"""Parts of the mapping document that need a flow this release does not have yet, and the app settings
+that the flows a document turns on need.
 
-A document that turns one on is refused, naming the key, instead of being accepted and silently
-ignored. Each flow removes its entry here when it lands.
+A document that turns an unbuilt flow on is refused, naming the key, instead of being accepted and
+silently ignored. Each flow removes its entry here when it lands.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from shared.config.errors import Problem
 from shared.config.model import OptOutMode, SyncConfig
 
 NOT_BUILT_OPT_OUT_MODES = frozenset({OptOutMode.TO_DYNAMICS, OptOutMode.BIDIRECTIONAL})
-EGRESS_BUILT = False
+# The settings without which there is no SFTP connection (shared/settings.py reads them as one group).
+SFTP_CONNECTION_SETTINGS = ("SFTP_HOST", "SFTP_USERNAME", "SFTP_PRIVATE_KEY", "SFTP_HOST_KEY")
 
 
 def unbuilt_features(config: SyncConfig) -> list[Problem]:
     problems = []
-    if config.egress.enabled and not EGRESS_BUILT:
-        problems.append(Problem("$.egress.enabled", "the egress flow is not part of this release: set it to false"))
     if config.opt_out.mode in NOT_BUILT_OPT_OUT_MODES:
         problems.append(
             Problem(
@@ -26,3 +26,14 @@ def unbuilt_features(config: SyncConfig) -> list[Problem]:
             )
         )
     return problems
+
+
+def missing_settings(config: SyncConfig, *, sftp_configured: bool) -> list[Problem]:
+    """App settings the enabled flows need that are not set (named by setting)."""
+    if config.egress.enabled and not sftp_configured:
+        # Egress reads Campaign's event exports from its SFTP.
+        return [
+            Problem(name, "missing: egress is enabled (SYNC_CONFIG $.egress.enabled) and reads Campaign's SFTP")
+            for name in SFTP_CONNECTION_SETTINGS
+        ]
+    return []

@@ -71,7 +71,6 @@ def test_validate_accepts_the_sample_settings(tmp_path: pathlib.Path, clean_env:
 @pytest.mark.parametrize(
     ("change", "path"),
     [
-        (lambda d: d["egress"].update(enabled=True), "SYNC_CONFIG $.egress.enabled"),
         (lambda d: d["optOut"].update(mode="bidirectional"), "SYNC_CONFIG $.optOut.mode"),
     ],
 )
@@ -86,3 +85,21 @@ def test_a_document_that_turns_on_an_unbuilt_flow_is_refused(
     assert cli.main(["--settings", str(settings), "validate"]) == 2
     err = capsys.readouterr().err
     assert path in err and "configuration problem:" in err  # that one, alone
+
+
+def test_egress_turned_on_needs_the_sftp_settings(
+    tmp_path: pathlib.Path, clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads((REPO / "config" / "sync.example.json").read_text())
+    document["egress"]["enabled"] = True
+    ca = tmp_path / "sandbox-ca.pem"
+    ca.write_text("")
+    settings = write_settings(tmp_path, SYNC_CONFIG=json.dumps(document), DATAVERSE_CA_BUNDLE=str(ca))
+    assert cli.main(["--settings", str(settings), "validate", "--offline"]) == 2
+    err = capsys.readouterr().err
+    for name in ("SFTP_HOST", "SFTP_USERNAME", "SFTP_PRIVATE_KEY", "SFTP_HOST_KEY"):
+        assert f"{name}: missing: egress is enabled" in err
+    sftp = {"SFTP_HOST": "sftp.example.com", "SFTP_USERNAME": "acme", "SFTP_PRIVATE_KEY": "key",
+            "SFTP_HOST_KEY": "SHA256:" + "A" * 43}  # fmt: skip
+    settings = write_settings(tmp_path, SYNC_CONFIG=json.dumps(document), DATAVERSE_CA_BUNDLE=str(ca), **sftp)
+    assert cli.main(["--settings", str(settings), "validate", "--offline"]) == 0

@@ -42,6 +42,7 @@ def queue(queue_name: str, connection: str, arg: str = "msg") -> dict[str, Any]:
 EXPECTED: dict[str, list[dict[str, Any]]] = {
     "ingress_contacts": [timer("%INGRESS_SCHEDULE%")],
     "ingress_custom_tables": [timer("%INGRESS_SCHEDULE%")],
+    "egress_events": [timer("%EGRESS_SCHEDULE%")],
 }
 
 
