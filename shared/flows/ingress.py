@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, CampaignConfigError, KeyFilter
+from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, KeyFilter
 from shared.clients.dataverse import DataverseClient
-from shared.config.model import PicklistMode, SyncConfig, TableMapping
+from shared.config.model import SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
 from shared.core.shape import TableShape
@@ -29,7 +29,7 @@ from shared.flows.counts import AFTER_RESYNC, Count
 from shared.flows.definition import FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
 from shared.flows.runner import FlowBody, RunContext
-from shared.http import ApiError, Outcome
+from shared.flows.table_shape import MappingMismatch, resolve_shape
 from shared.state.checkpoints import Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import IndexEntry, RecordIndex
@@ -40,12 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("sync.ingress")
 
 FLOW = "ingress"
-CHOICE_TYPES = ("Picklist", "State", "Status")
 SWEEP_CHUNK = 500
 
 
-class IngressConfigError(Exception):
-    """The mapping does not fit the Dynamics or Campaign instance: nothing is written."""
+IngressConfigError = MappingMismatch  # the mapping does not fit the instances: nothing is written
 
 
 @dataclasses.dataclass
@@ -97,7 +95,7 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     """The runner's flow body for one table."""
 
     def body(ctx: RunContext) -> bool:
-        shape = resolve_shape(table, deps)
+        shape = resolve_shape(table, deps.dataverse, deps.campaign)
         checkpoint = deps.checkpoints.load(FLOW, table.name, ChangeFeedCursor)
         ctx.cursor_from = ctx.cursor_to = checkpoint.cursor.describe()
 
@@ -123,54 +121,6 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         return True
 
     return body
-
-
-# ----------------------------------------------------------------------------------------- metadata
-
-
-def resolve_shape(table: TableMapping, deps: IngressDeps) -> TableShape:
-    """Check the mapping against both instances before any write; every problem is reported at once."""
-    problems: list[str] = []
-    deps.dataverse.require_change_tracking(table.entity)  # names the table and how to enable it
-    actual, missing = deps.dataverse.column_types(table.entity, table.source_attributes())
-    problems += [f"Dataverse table '{table.entity}' has no column '{name}'" for name in missing]
-    declared = {f.source: f.source_type for f in table.fields if f.source_type}
-    source = {name: declared.get(name) or kind for name, kind in actual.items()}
-    labels: dict[str, dict[int, str]] = {}
-    if table.picklists is PicklistMode.LABEL:
-        for name, kind in source.items():
-            if kind in CHOICE_TYPES:
-                labels[name] = dict(deps.dataverse.picklist_labels(table.entity, name))
-    try:
-        resource_type = deps.campaign.resource_type(table.resource, root=PROFILE_AND_SERVICES_EXT)
-    except ApiError as exc:
-        if exc.outcome is not Outcome.RECORD_ERROR:
-            raise  # unreachable or throttled: not a mapping problem
-        raise IngressConfigError(f"Campaign resource '{table.resource}' cannot be read: {exc.describe()}") from exc
-    # Unknown, read-only and type-mismatched targets; opt-out fields resolved to the instance's
-    # spelling (denyList* or blackList*), whichever the configuration used.
-    expected: dict[str, str | None] = {field.target: field.target_type for field in table.fields}
-    expected[table.key_attribute] = None
-    try:
-        instance_names = deps.campaign.validate_targets(table.resource, expected, root=PROFILE_AND_SERVICES_EXT)
-    except CampaignConfigError as exc:
-        problems.extend(f"Campaign resource '{table.resource}': {problem}" for problem in exc.problems)
-        instance_names = {}
-    technical = resource_type.res_types  # long, double, ...: what conversion speaks
-    target = {
-        field.target: field.target_type or technical[instance_names[field.target]]
-        for field in table.fields
-        if field.target in instance_names
-    }
-    try:
-        deps.campaign.validate_filter(table.resource, table.lookup_filter, table.lookup_parameter,
-                                      root=PROFILE_AND_SERVICES_EXT)  # fmt: skip
-    except CampaignConfigError as exc:  # names the filter and what the instance has
-        problems.append(str(exc))
-    if problems:
-        raise IngressConfigError(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
-    renames = {configured: name for configured, name in instance_names.items() if configured != name}
-    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames)
 
 
 # ----------------------------------------------------------------------------------------- records
