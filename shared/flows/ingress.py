@@ -23,11 +23,14 @@ from shared.clients.dataverse import DataverseClient
 from shared.config.model import SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
+from shared.core.initial_path import choose_initial_path, needs_count
 from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
 from shared.flows.definition import FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
+from shared.flows.initial_transfer_cursor import FAILED, TransferCursor, request_transfer
+from shared.flows.initial_transfer_cursor import FLOW as TRANSFER_FLOW
 from shared.flows.runner import FlowBody, RunContext
 from shared.flows.table_shape import MappingMismatch, resolve_shape
 from shared.state.checkpoints import Checkpoint, CheckpointStore
@@ -56,6 +59,8 @@ class IngressDeps:
     max_parallel: int = 8
     dead_letter_max_attempts: int = 5
     clock: Callable[[], float] = time.time
+    initial_transfer_threshold: int = 500_000  # above it, a first load or a replay goes by file
+    sftp_configured: bool = False  # the file path needs the SFTP settings
 
 
 def tables_to_sync(config: SyncConfig, *, contacts: bool | None = None) -> list[TableMapping]:
@@ -73,6 +78,8 @@ def ingress_deps(services: Services) -> IngressDeps:
         dead_letters=DeadLetterStore(services.state.table("deadletters")),
         max_parallel=services.settings.campaign.max_parallel,
         dead_letter_max_attempts=services.settings.run.dead_letter_max_attempts,
+        initial_transfer_threshold=services.settings.run.initial_transfer_threshold,
+        sftp_configured=services.settings.sftp is not None,
     )
 
 
@@ -95,9 +102,11 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     """The runner's flow body for one table."""
 
     def body(ctx: RunContext) -> bool:
-        shape = resolve_shape(table, deps.dataverse, deps.campaign)
         checkpoint = deps.checkpoints.load(FLOW, table.name, ChangeFeedCursor)
         ctx.cursor_from = ctx.cursor_to = checkpoint.cursor.describe()
+        if checkpoint.cursor.waiting_for_file and not checkpoint.reset_requested:
+            return wait_for_file_transfer(table, deps, checkpoint, ctx)
+        shape = resolve_shape(table, deps.dataverse, deps.campaign)
 
         def save() -> None:
             if not ctx.dry_run:
@@ -106,9 +115,11 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         if checkpoint.reset_requested:
             # Before the dead letters are retried, so that a replay writes each record once.
             checkpoint.begin_replay()
-            checkpoint.cursor.start_full_read(sweep_epoch=int(deps.clock()))
+            checkpoint.cursor.start_full_read(sweep_epoch=int(deps.clock()), choose_path=True)
             save()
             ctx.note("replay requested: full read, every record written again")
+        if checkpoint.cursor.path_due and hand_to_file_path(table, deps, checkpoint, ctx, save):
+            return True  # the initial transfer loads the table and hands it back
         sync = TableSync(table, deps, shape, checkpoint, ctx)
         sync.retry_dead_letters()
         feed = ChangeFeed(deps.dataverse, table.entity_set, table.source_attributes(), clock=deps.clock)
@@ -121,6 +132,60 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         return True
 
     return body
+
+
+# ----------------------------------------------------------------------------------------- initial-load path
+
+
+def hand_to_file_path(
+    table: TableMapping, deps: IngressDeps, checkpoint: Checkpoint[ChangeFeedCursor], ctx: RunContext,
+    save: Callable[[], None],
+) -> bool:  # fmt: skip
+    """At the start of a first read or a replay: choose the path. True when the table went to the file path
+    (the initial transfer loads it and hands back a delta link); False when this run reads it as usual."""
+    counted = deps.dataverse.total_record_count([table.entity])[table.entity] if needs_count(table.initial_load) else 0
+    choice = choose_initial_path(table.initial_load, counted if needs_count(table.initial_load) else None,
+                                 deps.initial_transfer_threshold)  # fmt: skip
+    ctx.note(choice.note)
+    if not choice.by_file:
+        checkpoint.cursor.read_through_api()
+        save()
+        return False
+    problems = []
+    if table.initial_transfer is None:
+        problems.append(
+            "the mapping has no options.initialTransfer (the Campaign import workflow to signal: "
+            '{"workflow": "<ID>", "signal": "signal1"}); add it, or set options.initialLoad to "api"'
+        )
+    if not deps.sftp_configured:
+        problems.append("the SFTP settings are missing (SFTP_HOST, SFTP_USERNAME, SFTP_PRIVATE_KEY, SFTP_HOST_KEY)")
+    if problems:
+        raise IngressConfigError(f"table '{table.name}' goes by file, but " + "; and ".join(problems))
+    if ctx.dry_run:
+        ctx.note("dry run: the table would be handed to the initial transfer")
+        return True
+    # Our own cursor first: from now on this flow reads nothing of the table, whatever a later count says.
+    checkpoint.cursor.load_by_file()
+    checkpoint.last_outcome, checkpoint.last_run_at = "completed", ctx.started_at
+    save()
+    request_transfer(deps.checkpoints, table.name, checkpoint.generation, counted)
+    ctx.counts[Count.HANDED_TO_FILE] += 1
+    ctx.cursor_to = checkpoint.cursor.describe()
+    return True
+
+
+def wait_for_file_transfer(
+    table: TableMapping, deps: IngressDeps, checkpoint: Checkpoint[ChangeFeedCursor], ctx: RunContext
+) -> bool:
+    """A tick of a table the initial transfer is loading: nothing to read; say how far the transfer is."""
+    transfer = deps.checkpoints.load(TRANSFER_FLOW, table.name, TransferCursor).cursor
+    if not transfer.serves(checkpoint.generation) and not ctx.dry_run:
+        transfer = request_transfer(deps.checkpoints, table.name, checkpoint.generation, 0)  # a lost request
+    ctx.counts[Count.WAITING_FOR_TRANSFER] += 1
+    hint = (f": retry it with `python -m shared.cli transfer retry {table.name}`, or `replay ingress {table.name}`"
+            if transfer.state == FAILED else "")  # fmt: skip
+    ctx.note(f"loaded by file: waiting for the initial transfer ({transfer.describe()}){hint}")
+    return True
 
 
 # ----------------------------------------------------------------------------------------- records
