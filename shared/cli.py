@@ -6,9 +6,11 @@ every registered flow.
     python -m shared.cli [--settings ...] status [FLOW]
     python -m shared.cli [--settings ...] replay FLOW SCOPE
     python -m shared.cli [--settings ...] deadletters [FLOW] [--scope NAME] [--drop RECORD_ID | --purge]
+    python -m shared.cli [--settings ...] transfer retry TABLE
 
 Settings come from the environment; --settings adds the `Values` of a local.settings.json beneath it
 (an environment variable wins over the file). Exit codes: 0 ok, 1 a run failed, 2 configuration problems.
+A run shows its progress on stderr (a progress bar on a terminal, plain lines otherwise).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+from shared.cli_progress import ProgressView
 from shared.config.errors import ConfigError
 from shared.flows.definition import FlowDefinition, UnknownScope
+from shared.flows.initial_transfer import INITIAL_TRANSFER
+from shared.flows.initial_transfer_cursor import NotRetryable, TransferCursor
 from shared.registry import FLOWS
 from shared.settings import read_local_settings
 from shared.state.checkpoints import CheckpointStore
@@ -52,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = letters.add_mutually_exclusive_group()
     action.add_argument("--drop", metavar="RECORD_ID", help="forget one dead letter (with FLOW and --scope)")
     action.add_argument("--purge", action="store_true", help="forget every dead letter of FLOW --scope")
+    transfer = sub.add_parser("transfer", help="initial transfer by file: operator actions")
+    transfer_actions = transfer.add_subparsers(dest="action", required=True)
+    retry = transfer_actions.add_parser("retry", help="upload the staged files again and re-signal a failed import")
+    retry.add_argument("scope", metavar="TABLE")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -76,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             _print(_status(svc, [FLOWS[args.flow]] if args.flow else list(FLOWS.values())))
             return 0
+        if args.command == "transfer":
+            return _transfer_retry(svc, args.scope)
         if args.command == "replay":
             definition = FLOWS[args.flow]
             definition.check_scopes(svc.config, [args.scope])
@@ -89,9 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(svc: Services, definition: FlowDefinition, scopes: list[str] | None, *, dry_run: bool) -> int:
-    summaries = definition.run(svc, scopes, dry_run=dry_run)
+    with ProgressView() as progress:
+        summaries = definition.run(svc, scopes, dry_run=dry_run, progress=progress)
     _print([dataclasses.asdict(s) for s in summaries])
     return 1 if any(s.outcome == "failed" for s in summaries) else 0
+
+
+def _transfer_retry(svc: Services, table: str) -> int:
+    INITIAL_TRANSFER.check_scopes(svc.config, [table])
+    store = CheckpointStore(svc.state.table("checkpoints"))
+    try:
+        store.update(INITIAL_TRANSFER.name, table, TransferCursor, lambda checkpoint: checkpoint.cursor.retry())
+    except NotRetryable as exc:
+        print(f"{table}: {exc}", file=sys.stderr)
+        return 2
+    print(f"retry requested for {table}: the next initial_transfer run uploads the staged files and signals again")
+    return 0
 
 
 def _status(svc: Services, definitions: list[FlowDefinition]) -> list[dict[str, object]]:

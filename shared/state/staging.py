@@ -22,6 +22,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
 BLOCK_SIZE = 4 * 1024 * 1024
+READ_BUFFER = 1024 * 1024
 MANIFEST = "manifest.json"
 
 
@@ -49,9 +50,10 @@ class BlobStaging:
         """A part written as it is produced: `write()` bytes, then `commit()`; memory stays at one block."""
         return PartWriter(self._container.get_blob_client(f"{batch}/{name}"), name, self._block_size)
 
-    def open_reader(self, batch: str, name: str, *, window: int | None = None) -> BlobReader:
+    def open_reader(self, batch: str, name: str, *, window: int | None = None) -> io.BufferedReader:
         """A committed part as a seekable binary stream, read by ranges (an SFTP upload can resume in it)."""
-        return BlobReader(self._container.get_blob_client(f"{batch}/{name}"), window or self._block_size)
+        raw = BlobReader(self._container.get_blob_client(f"{batch}/{name}"), window or self._block_size)
+        return io.BufferedReader(raw, buffer_size=READ_BUFFER)
 
     def write_manifest(self, batch: str, parts: list[StagedPart], **extra: Any) -> None:
         body = {"batch": batch, "parts": [dataclasses.asdict(p) for p in parts], **extra}
