@@ -105,7 +105,7 @@ class ProgressView:
         elapsed = plain.at - plain.started
         rate = (progress.done - plain.first_done) / elapsed if elapsed > 0 else 0.0
         if rate > 0:
-            text += f", {rate:,.0f} {progress.unit}/s"
+            text += f", {_rate(rate)} {progress.unit}/s"
             if progress.total is not None and progress.done < progress.total:
                 text += f", ETA {_duration((progress.total - progress.done) / rate)}"
         print(text, file=self.stream, flush=True)
@@ -124,7 +124,7 @@ class _Plain:
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed: Any = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} {task.fields.get('unit', '')}/s" if speed else "")
+        return Text(f"{_rate(speed)} {task.fields.get('unit', '')}/s" if speed else "")
 
 
 def _figures(progress: Progress) -> str:
@@ -136,6 +136,10 @@ def _figures(progress: Progress) -> str:
     for name, value in progress.detail:
         text += f", {name} {value:,}"
     return text
+
+
+def _rate(per_second: float) -> str:
+    return f"{per_second:,.1f}" if per_second < 10 else f"{per_second:,.0f}"
 
 
 def _duration(seconds: float) -> str:

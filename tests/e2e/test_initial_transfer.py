@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import pathlib
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +16,7 @@ import pytest
 from sandbox.campaign import CampaignSandbox, delimited
 from sandbox.dataverse import DataverseSandbox
 from sandbox.sshd import SshdServer
+from shared import cli
 from shared.flows.change_feed import ChangeFeedCursor
 from shared.flows.initial_transfer import INITIAL_TRANSFER
 from shared.flows.initial_transfer_cursor import TransferCursor
@@ -104,8 +106,13 @@ def transfer_stack(
     table_prefix: str, sshd_server: SshdServer, sftp_folder: pathlib.Path,
 ) -> Callable[..., TransferStack]:  # fmt: skip
     def make(config: Mapping[str, Any] | None = None, **extra: str) -> TransferStack:
-        settings = {"INITIAL_TRANSFER_THRESHOLD": "100", "DATAVERSE_PAGE_SIZE": "200",
-                    "INITIAL_TRANSFER_PART_ROWS": "500", **sftp_settings(sshd_server, sftp_folder), **extra}  # fmt: skip
+        settings = {
+            "INITIAL_TRANSFER_THRESHOLD": "100",
+            "DATAVERSE_PAGE_SIZE": "200",
+            "INITIAL_TRANSFER_PART_ROWS": "500",
+            **sftp_settings(sshd_server, sftp_folder),
+            **extra,
+        }
         stack = make_stack(dataverse_sandbox, campaign_sftp_sandbox, storage_connection_string, table_prefix,
                            config, **settings)  # fmt: skip
         return TransferStack(stack, sshd_server, sftp_folder)
@@ -267,10 +274,8 @@ def test_a_failed_import_is_visible_and_retryable(transfer_stack: Callable[..., 
     assert ts.acs.rows("profile") == []
     assert ts.transfer() == []  # a failed transfer waits for the operator
 
-    from shared import cli
-
     settings = pathlib.Path(ts.root) / "local.settings.json"
-    settings.write_text(__import__("json").dumps({"Values": dict(ts.stack.env)}))
+    settings.write_text(json.dumps({"Values": dict(ts.stack.env)}))
     assert cli.main(["--settings", str(settings), "transfer", "retry", "contacts"]) == 0
     assert cli.main(["--settings", str(settings), "transfer", "retry", "contacts"]) == 2  # not failed any more
     ts.acs.advance_clock(601)  # Campaign's 10-minute rule between two triggers
