@@ -166,6 +166,7 @@ class TableTransfer:
         self.cursor = checkpoint.cursor
         self.ctx = ctx
         self.options = deps.options
+        self.began = ctx.monotonic()  # when this run's current step began: its duration goes into the notes
 
     def run(self) -> bool:
         """True once nothing more can be done now (done, or waiting for Campaign). Running out of time raises
@@ -185,6 +186,12 @@ class TableTransfer:
             if not steps[self.cursor.state]():
                 return True  # waiting for Campaign: a later tick goes on
         return True
+
+    def seconds(self) -> float:
+        """Since the previous call (or the run's start): how long the step that just ended took."""
+        now = self.ctx.monotonic()
+        elapsed, self.began = now - self.began, now
+        return elapsed
 
     def save(self, counts: Counter[str] | None = None) -> None:
         if counts:
@@ -298,7 +305,8 @@ class TableTransfer:
         )
         self.cursor.export_done()
         self.save()
-        self.ctx.note(f"export done: {self.cursor.exported:,} rows in {len(self.cursor.parts)} part(s)")
+        self.ctx.note(f"export done: {self.cursor.exported:,} rows in {len(self.cursor.parts)} part(s), "
+                      f"{self.seconds():.1f} s in this run")  # fmt: skip
         return True
 
     def report_export(self, in_progress: int) -> None:
@@ -326,6 +334,8 @@ class TableTransfer:
         self.ctx.report("upload", len(self.cursor.uploaded), parts, unit="parts")
         self.cursor.upload_done()
         self.save()
+        self.ctx.note(f"upload done: {parts} part(s), {sum(p.size for p in self.cursor.parts):,} bytes, "
+                      f"{self.seconds():.1f} s in this run")  # fmt: skip
         return True
 
     # -- uploaded -> signalling -> signalled
