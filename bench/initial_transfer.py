@@ -35,6 +35,8 @@ from typing import Any
 
 import requests
 
+from bench import machine
+from bench.figures import Figure, at_most
 from sandbox.azurite import Azurite
 from sandbox.sshd import SshdServer
 from shared.auth.dataverse_token import DataverseTokenProvider
@@ -54,15 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 and 100,000 rows")
     parser.add_argument("--profile", type=pathlib.Path, help="cProfile output of the larger transfer")
     args = parser.parse_args(argv)
-    sizes = (20_000, 100_000) if args.quick else (args.small, args.rows)
-
-    results = []
-    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp, Azurite.start() as azurite, SshdServer() as sshd:
-        for rows in sizes:
-            profile = args.profile if rows == sizes[-1] else None
-            results.append(measure(rows, pathlib.Path(tmp), azurite, sshd, profile))
-            print(json.dumps(results[-1]), flush=True)
-    small, large = results
+    sizes = QUICK_SIZES if args.quick else (args.small, args.rows)
+    small, large = measure_sizes(sizes, args.profile)
     growth = large["peak_rss_mb"] / small["peak_rss_mb"]
     table = [
         ("rows", f"{large['rows']:,}", "", ""),
@@ -79,11 +74,38 @@ def main(argv: list[str] | None = None) -> int:
          _verdict(growth <= TARGET_RSS_GROWTH)),
     ]  # fmt: skip
     width = max(len(row[0]) for row in table)
-    print(f"\ninitial transfer, {os.cpu_count()} CPUs, {_machine()}")
+    print(f"\ninitial transfer. {machine.describe().line()}")
     for name, value, target, verdict in table:
         print(f"  {name:<{width}}  {value:>18}  {target:<22} {verdict}")
     ok = large["ratio"] <= TARGET_RATIO and large["peak_rss_mb"] <= TARGET_RSS_MB and growth <= TARGET_RSS_GROWTH
     return 0 if ok else 1
+
+
+QUICK_SIZES = (20_000, 100_000)
+
+
+def run(ctx: Any) -> list[Figure]:
+    """For `python -m bench` (bench/registry.py): the same measurement, as figures."""
+    small, large = measure_sizes(QUICK_SIZES if ctx.quick else (100_000, 1_000_000), None)
+    name = "initial_transfer"
+    return [
+        Figure(name, f"whole transfer, {large['rows']:,} contacts", large["transfer_seconds"], "s",
+               reference=large["raw_seconds"], reference_label="raw paging of the same rows",
+               target=at_most(TARGET_RATIO), note=f"{large['transfer_rows_s']:,} rows/s"),
+        Figure(name, "peak RSS of the connector process", large["peak_rss_mb"], "MB", target=at_most(TARGET_RSS_MB)),
+        Figure(name, f"peak RSS at {large['rows']:,} rows", large["peak_rss_mb"], "MB",
+               reference=small["peak_rss_mb"], reference_label=f"at {small['rows']:,} rows",
+               target=at_most(TARGET_RSS_GROWTH)),
+    ]  # fmt: skip
+
+
+def measure_sizes(sizes: tuple[int, int], profile: pathlib.Path | None) -> tuple[dict, dict]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp, Azurite.start() as azurite, SshdServer() as sshd:
+        for rows in sizes:
+            results.append(measure(rows, pathlib.Path(tmp), azurite, sshd, profile if rows == sizes[-1] else None))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    return results[0], results[1]
 
 
 def measure(rows: int, tmp: pathlib.Path, azurite: Azurite, sshd: SshdServer, profile: pathlib.Path | None) -> dict:
@@ -94,7 +116,8 @@ def measure(rows: int, tmp: pathlib.Path, azurite: Azurite, sshd: SshdServer, pr
     ) as acs:  # fmt: skip
         raw = min(raw_paging(dv, rows), raw_paging(dv, rows))
         settings = tmp / f"settings-{rows}.json"
-        settings.write_text(json.dumps({"IsEncrypted": False, "Values": connector_values(dv, acs, azurite, sshd, root)}))
+        values = connector_values(dv, acs, azurite, sshd, root)
+        settings.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
         handed = _cli(settings, "run", "ingress")
         assert handed["summaries"][0]["counts"] == {"handed_to_file": 1}, handed
         run = _cli(settings, "run", "initial_transfer", profile=profile)
@@ -213,14 +236,6 @@ def _note_seconds(notes: list[str], prefix: str) -> float:
 
 def _verdict(ok: bool) -> str:
     return "pass" if ok else "FAIL"
-
-
-def _machine() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = "unknown CPU"
-    return model
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -124,6 +125,7 @@ class Settings:
     sync_config: str  # inline JSON or a path relative to the app root
     ingress_schedule: str
     initial_transfer: InitialTransferSettings
+    telemetry_export: str = "off"  # off | azure-monitor (see shared.telemetry)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,13 +146,16 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("DATAVERSE_CERTIFICATE", "PEM private key and certificate, instead of a secret", secret=True,
                 required=False),
     SettingSpec("DATAVERSE_CERTIFICATE_THUMBPRINT", "SHA-1 thumbprint of DATAVERSE_CERTIFICATE", required=False),
-    SettingSpec("DATAVERSE_AUTHORITY_HOST", "Entra authority host", "https://login.microsoftonline.com"),
+    SettingSpec("DATAVERSE_AUTHORITY_HOST", "Entra authority host, scheme and host only (no tenant path)",
+                "https://login.microsoftonline.com"),
     SettingSpec("DATAVERSE_PAGE_SIZE", "Rows per page (odata.maxpagesize), 1-5000", "5000"),
     SettingSpec("DATAVERSE_MAX_PARALLEL", "Concurrent Dataverse requests, 1-52", "4"),
     SettingSpec("DATAVERSE_CA_BUNDLE", "Extra CA bundle to trust (local sandbox only)", required=False),
-    SettingSpec("CAMPAIGN_BASE_URL", "Campaign API host", "https://mc.adobe.io"),
+    SettingSpec("CAMPAIGN_BASE_URL", "Campaign API host, scheme and host only (a trailing /<org>/campaign is dropped)",
+                "https://mc.adobe.io"),
     SettingSpec("CAMPAIGN_ORGANIZATION", "Campaign tenant id (<tenant>, or <tenant>-mkt-stage)"),
-    SettingSpec("CAMPAIGN_IMS_URL", "Adobe IMS host", "https://ims-na1.adobelogin.com"),
+    SettingSpec("CAMPAIGN_IMS_URL", "Adobe IMS host, scheme and host only (no /ims/token path)",
+                "https://ims-na1.adobelogin.com"),
     SettingSpec("CAMPAIGN_CLIENT_ID", "OAuth Server-to-Server client id (also the X-Api-Key)"),
     SettingSpec("CAMPAIGN_CLIENT_SECRET", "OAuth Server-to-Server client secret", secret=True),
     SettingSpec("CAMPAIGN_SCOPES", "Comma-separated IMS scopes from the Developer Console credential",
@@ -180,7 +185,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("DEAD_LETTER_MAX_ATTEMPTS", "Attempts before a dead letter is no longer retried", "5"),
     SettingSpec("HTTP_CONNECT_TIMEOUT_SECONDS", "Connect timeout of every HTTP call", "10"),
     SettingSpec("HTTP_READ_TIMEOUT_SECONDS", "Read timeout of every HTTP call", "120"),
-    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request", "300"),
+    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request; 429 and 503 are retried until "
+                "it is reached, other transient errors at most 6 tries", "300"),
     SettingSpec("INITIAL_TRANSFER_THRESHOLD", "Tables with more rows load through files and SFTP", "500000"),
     SettingSpec("INITIAL_TRANSFER_SEPARATOR", "Column separator of import files: one character, or 'tab'", ";"),
     SettingSpec("INITIAL_TRANSFER_ENCODING", "Text encoding of import files (utf-8, or a Latin one)", "utf-8"),
@@ -190,9 +196,12 @@ SPECS: tuple[SettingSpec, ...] = (
                 "0 */2 * * * *"),
     SettingSpec("INITIAL_TRANSFER_IMPORT_TIMEOUT_HOURS", "An import still running after this long is reported failed",
                 "24"),
+    SettingSpec("TELEMETRY_EXPORT", "off, or azure-monitor: a process outside the Functions host (the CLI) sends its "
+                "logs to APPLICATIONINSIGHTS_CONNECTION_STRING itself", "off"),
 )  # fmt: skip
 
 _SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+TELEMETRY_EXPORTS = ("off", "azure-monitor")
 _NCRONTAB = re.compile(r"^\S+( \S+){4,5}$")
 
 
@@ -238,6 +247,32 @@ class _Reader:
             self.problems.append(Problem(name, "expected an http(s) URL"))
         return value.rstrip("/")
 
+    def host(self, name: str, organization: str = "") -> str:
+        """A base URL that must be scheme and host only: the code appends every path itself.
+
+        CAMPAIGN_BASE_URL is also accepted with its own `/<organization>/campaign` path (as Adobe writes
+        the API root), which is dropped; any other path is a problem naming the setting.
+        """
+        value = self.url(name)
+        parts = urllib.parse.urlsplit(value)
+        if not value or not parts.netloc:
+            return value
+        path = parts.path.rstrip("/")
+        segments = path.strip("/").split("/")
+        if organization and len(segments) == 2 and segments[1] == "campaign":
+            if segments[0] == organization:
+                path = ""
+            else:
+                self.problems.append(Problem(name, f"its path names organization {segments[0]!r}, not "
+                                             f"CAMPAIGN_ORGANIZATION {organization!r}: give the host only, "
+                                             f"e.g. {_SPEC_BY_NAME[name].default}"))  # fmt: skip
+                return value
+        if path or parts.query or parts.fragment:
+            extra = path + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+            self.problems.append(Problem(name, f"expected the host only, e.g. {_SPEC_BY_NAME[name].default}, "
+                                         f"without {extra!r}"))  # fmt: skip
+        return f"{parts.scheme}://{parts.netloc}"
+
     def number(self, name: str, cast: Callable[[str], T], low: float, high: float) -> T:
         value = self.text(name)
         try:
@@ -271,15 +306,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         client_secret=secret,
         certificate=certificate,
         certificate_thumbprint=thumbprint,
-        authority_host=r.url("DATAVERSE_AUTHORITY_HOST"),
+        authority_host=r.host("DATAVERSE_AUTHORITY_HOST"),
         page_size=r.number("DATAVERSE_PAGE_SIZE", int, 1, 5000),
         max_parallel=r.number("DATAVERSE_MAX_PARALLEL", int, 1, 52),
         ca_bundle=ca_bundle,
     )
+    organization = r.text("CAMPAIGN_ORGANIZATION")
     campaign = CampaignSettings(
-        base_url=r.url("CAMPAIGN_BASE_URL"),
-        organization=r.text("CAMPAIGN_ORGANIZATION"),
-        ims_url=r.url("CAMPAIGN_IMS_URL"),
+        base_url=r.host("CAMPAIGN_BASE_URL", organization),
+        organization=organization,
+        ims_url=r.host("CAMPAIGN_IMS_URL"),
         client_id=r.text("CAMPAIGN_CLIENT_ID"),
         client_secret=r.secret("CAMPAIGN_CLIENT_SECRET") or Secret(""),
         scopes=r.text("CAMPAIGN_SCOPES"),
@@ -314,6 +350,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if schedule and not _NCRONTAB.match(schedule):
         r.problems.append(Problem("INGRESS_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
 
+    telemetry_export = r.text("TELEMETRY_EXPORT").lower()
+    if telemetry_export not in TELEMETRY_EXPORTS:
+        r.problems.append(Problem("TELEMETRY_EXPORT", f"expected one of {', '.join(TELEMETRY_EXPORTS)}"))
+
     sftp = _sftp(r)
     initial_transfer = _initial_transfer(r)
     settings = Settings(
@@ -325,6 +365,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sync_config=r.text("SYNC_CONFIG"),
         ingress_schedule=schedule,
         initial_transfer=initial_transfer,
+        telemetry_export=telemetry_export,
     )
     if r.problems:
         raise ConfigError(r.problems)

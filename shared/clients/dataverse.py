@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from shared.auth.dataverse_token import DataverseTokenProvider
+from shared.clients.ttl_cache import TtlCache
 from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TokenProvider, classify_status
 from shared.http.tls import build_verified_session
 
@@ -210,9 +211,9 @@ class DataverseClient:
         self._slots = threading.BoundedSemaphore(max_parallel)  # bounds requests in flight across threads
         self._origin = _origin(self.api_url)
         self._cache_lock = threading.Lock()
-        self._definitions: dict[str, EntityDefinition] = {}
-        self._primary_keys: dict[str, str] = {}
-        self._labels: dict[tuple[str, str], dict[int, str]] = {}
+        self._definitions: TtlCache[str, EntityDefinition] = TtlCache()
+        self._primary_keys: dict[str, str] = {}  # an entity set's primary key never changes
+        self._labels: TtlCache[tuple[str, str], dict[int, str]] = TtlCache()
 
     # -- plumbing ------------------------------------------------------------------------------
     def _send(
@@ -316,11 +317,28 @@ class DataverseClient:
             yield Page(rows, deleted, following, None if following else new_delta)
             current = self._check_link(following) if following else None
 
+    def who_am_i(self) -> str:
+        """The systemuserid the connector acts as (its application user): proves the credentials too."""
+        return str(self._send("GET", self._url("WhoAmI")).json()["UserId"]).lower()
+
+    def pending_changes(self, entity_set: str, select: Sequence[str], delta_link: str) -> bool:
+        """Whether changes wait behind a stored delta link, at the cost of one one-row request.
+
+        Dataverse cannot count a delta; the link is not advanced (the new one is not kept)."""
+        headers = {"Prefer": "odata.track-changes,odata.maxpagesize=1"}
+        try:
+            body = self._send("GET", self._check_link(delta_link), headers=headers).json()
+        except ApiError as error:
+            if error.code.lower() == EXPIRED_VERSION_STAMP:
+                raise ChangeTrackingExpired(error.outcome, error.status, error.message, code=error.code,
+                                            method="GET", url=delta_link) from error  # fmt: skip
+            raise
+        return bool(body.get("value")) or bool(body.get("@odata.nextLink"))
+
     # -- metadata ------------------------------------------------------------------------------
     def entity_definition(self, logical_name: str, *, refresh: bool = False) -> EntityDefinition:
         """Entity set name, change tracking flag and attribute types of a table (cached)."""
-        with self._cache_lock:
-            cached = None if refresh else self._definitions.get(logical_name)
+        cached = None if refresh else self._definitions.get(logical_name)
         if cached is not None:
             return cached
         url = self._url(
@@ -337,8 +355,8 @@ class DataverseClient:
             is_activity=bool(body.get("IsActivity")),
             attributes={a["LogicalName"]: a["AttributeType"] for a in body.get("Attributes", [])},
         )
+        self._definitions.put(logical_name, definition)
         with self._cache_lock:
-            self._definitions[logical_name] = definition
             self._primary_keys[definition.entity_set] = definition.primary_id
         return definition
 
@@ -370,8 +388,7 @@ class DataverseClient:
     def picklist_labels(self, entity: str, attribute: str) -> dict[int, str]:
         """Option value -> label of a Picklist, State, Status or Boolean column (cached)."""
         key = (entity, attribute)
-        with self._cache_lock:
-            cached = self._labels.get(key)
+        cached = self._labels.get(key)
         if cached is not None:
             return cached
         kind = self.entity_definition(entity).attributes.get(attribute)
@@ -392,9 +409,7 @@ class DataverseClient:
         if options is None:  # Boolean columns carry TrueOption/FalseOption
             options = [o for o in (option_set.get("TrueOption"), option_set.get("FalseOption")) if o]
         labels = {int(o["Value"]): _label(o.get("Label") or {}) for o in options}
-        with self._cache_lock:
-            self._labels[key] = labels
-        return labels
+        return self._labels.put(key, labels)
 
     def total_record_count(self, logical_names: Iterable[str]) -> dict[str, int]:
         """Row counts per table (RetrieveTotalRecordCount: a snapshot from the last 24 hours)."""

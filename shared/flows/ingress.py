@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, KeyFilter
-from shared.clients.dataverse import DataverseClient
+from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient
 from shared.config.model import SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
@@ -27,12 +27,13 @@ from shared.core.initial_path import choose_initial_path, needs_count
 from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
-from shared.flows.definition import FlowDefinition
+from shared.flows.definition import Check, FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
 from shared.flows.initial_transfer_cursor import FAILED, TransferCursor, request_transfer
 from shared.flows.initial_transfer_cursor import FLOW as TRANSFER_FLOW
 from shared.flows.runner import FlowBody, RunContext
 from shared.flows.table_shape import MappingMismatch, resolve_shape
+from shared.http import ApiError, Outcome
 from shared.state.checkpoints import Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import IndexEntry, RecordIndex
@@ -44,6 +45,7 @@ log = logging.getLogger("sync.ingress")
 
 FLOW = "ingress"
 SWEEP_CHUNK = 500
+ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
 IngressConfigError = MappingMismatch  # the mapping does not fit the instances: nothing is written
@@ -88,6 +90,39 @@ def _bodies(services: Services, scopes: Sequence[str]) -> list[tuple[str, FlowBo
     return [(name, ingress_body(services.config.table(name), deps)) for name in scopes]
 
 
+def _preflight(services: Services, scopes: Sequence[str]) -> list[Check]:
+    """Each table's mapping against both live instances: change tracking, columns and their types,
+    Campaign targets, key and lookup filter (what a run checks before writing)."""
+    deps = ingress_deps(services)
+    checks = []
+    for name in scopes:
+        table = services.config.table(name)
+        subject = f"table '{name}' ({table.entity} -> {table.resource})"
+        try:
+            resolve_shape(table, deps.dataverse, deps.campaign)
+        except IngressConfigError as exc:
+            checks.append(Check(subject, tuple(str(exc).split("; "))))
+        except ApiError as exc:
+            checks.append(Check(subject, (exc.describe(),)))
+        else:
+            checks.append(Check(subject))
+    return checks
+
+
+def _backlog(services: Services, scope: str) -> str:
+    cursor = CheckpointStore(services.state.table("checkpoints")).load(FLOW, scope, ChangeFeedCursor).cursor
+    table = services.config.table(scope)
+    if cursor.full_read:
+        total = services.dataverse.total_record_count([table.entity]).get(table.entity)
+        return f"full read at page {cursor.pages}; the table has ~{total} rows (24 h snapshot)"
+    assert cursor.delta_link is not None
+    try:
+        pending = services.dataverse.pending_changes(table.entity_set, table.source_attributes(), cursor.delta_link)
+    except ChangeTrackingExpired:
+        return "delta token expired: the next run reads the whole table"
+    return "changes waiting" if pending else "up to date"
+
+
 INGRESS = FlowDefinition(
     name=FLOW,
     description="Dynamics tables -> Campaign profiles and custom resources (change tracking)",
@@ -95,6 +130,8 @@ INGRESS = FlowDefinition(
     scopes=lambda config: [t.name for t in tables_to_sync(config)],
     bodies=_bodies,
     blueprint="shared.entrypoints.ingress",
+    preflight=_preflight,
+    backlog=_backlog,
 )
 
 
@@ -124,7 +161,18 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         sync.retry_dead_letters()
         feed = ChangeFeed(deps.dataverse, table.entity_set, table.source_attributes(), clock=deps.clock)
         for page in feed.pages(checkpoint.cursor, ctx, save=save, sweep=sync.sweep_unseen):
-            checkpoint.add_counts(sync.apply_page(page))
+            position = checkpoint.cursor.position()
+            isolate = checkpoint.runs_stuck_at(position) >= ISOLATE_AFTER_RUNS
+            if isolate:
+                ctx.note(f"page failed {checkpoint.stuck_runs} runs in a row: its records go one by one")
+            try:
+                checkpoint.add_counts(sync.apply_page(page, isolate=isolate))
+            except ApiError as exc:
+                if exc.outcome is Outcome.RETRY:  # a server error after its retries: poison record or outage
+                    checkpoint.note_failure(position)
+                    save()
+                raise
+            checkpoint.moved_on()
             checkpoint.last_outcome, checkpoint.last_run_at = ("completed" if page.last else "partial"), ctx.started_at
             if page.last:
                 checkpoint.counters = {}  # counters are the totals of the read in progress
@@ -220,7 +268,7 @@ class TableSync:
 
     # -- the three ways records arrive
 
-    def apply_page(self, page: FeedPage) -> dict[str, int]:
+    def apply_page(self, page: FeedPage, *, isolate: bool = False) -> dict[str, int]:
         """Every change of a page; the index learns the page's writes in bulk, even if it stops half way."""
         changes: dict[str, Change] = {}  # one change per record: the last one wins
         rejected = 0
@@ -238,6 +286,7 @@ class TableSync:
             lambda record_id, change: self.apply(record_id, change, known.get(record_id), full_read=page.full_read,
                                                  seen_epoch=page.seen_epoch),
             learn=self.learn,
+            isolate=isolate,
         )  # fmt: skip
         # Counted once the page is through: a page that stops half way is read again next run.
         read: dict[str, int] = {Count.READ: len(page.rows) + len(page.deleted_ids)}

@@ -59,4 +59,6 @@ def resolve_shape(table: TableMapping, dataverse: DataverseClient, campaign: Cam
     if problems:
         raise MappingMismatch(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
     renames = {configured: name for configured, name in instance_names.items() if configured != name}
-    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames)
+    lengths = {name: attr.length for name, attr in resource_type.details.items() if attr.length is not None}
+    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames,
+                      max_lengths=lengths)  # fmt: skip

@@ -112,6 +112,15 @@ class DeadLetterStore:
         """Dead letters still worth retrying."""
         return [d for d in self.entries(flow, scope) if d.attempts < max_attempts]
 
+    def rearm(self, flow: str, scope: str) -> int:
+        """Make every dead letter of a scope due again (an operator's "retry now"); returns how many."""
+        letters = self.entries(flow, scope)
+        for letter in letters:
+            entity = self._table.get_entity(partition(flow, scope), safe_key(letter.record_id))
+            entity["attempts"] = 0
+            self._table.update_entity(entity, mode=UpdateMode.REPLACE)
+        return len(letters)
+
     def purge(self, flow: str, scope: str) -> int:
         """Forget every dead letter of a scope (an operator's decision); returns how many went."""
         letters = self.entries(flow, scope)
