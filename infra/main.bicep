@@ -152,6 +152,9 @@ param syncConfig string = 'config/sync.json'
 @description('[INGRESS_SCHEDULE] NCRONTAB (6 fields, UTC) of the ingress timer.')
 param ingressSchedule string = '0 */5 * * * *'
 
+@description('[INITIAL_TRANSFER_SCHEDULE] NCRONTAB (6 fields, UTC) of the initial-transfer timer (also how often a running import is looked at).')
+param initialTransferSchedule string = '0 */2 * * * *'
+
 // Keep it below host.json functionTimeout (Flex default: 30 minutes) so a run always ends checkpointed.
 @minValue(10)
 @description('[RUN_TIME_BUDGET_SECONDS] Time budget of one flow run; the run stops cleanly after it.')
@@ -313,6 +316,7 @@ var connectorBaseSettings = {
   STATE_CONTAINER: storage.outputs.stagingContainerName
   SYNC_CONFIG: syncConfig
   INGRESS_SCHEDULE: ingressSchedule
+  INITIAL_TRANSFER_SCHEDULE: initialTransferSchedule
   RUN_TIME_BUDGET_SECONDS: string(runTimeBudgetSeconds)
   TELEMETRY_EXPORT: telemetryExport
 }
