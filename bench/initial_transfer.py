@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         ("whole transfer (export + upload + signal)", f"{large['transfer_seconds']:.1f} s",
          f"{large['transfer_rows_s']:,.0f} rows/s", ""),
         ("  of which export / upload", f"{large['export_seconds']:.1f} s / {large['upload_seconds']:.1f} s", "", ""),
+        ("connector CPU per row (user + system)", f"{large['connector_cpu_us_per_row']:.1f} us", "", ""),
         ("transfer / raw paging", f"{large['ratio']:.2f}", f"target <= {TARGET_RATIO}",
          _verdict(large["ratio"] <= TARGET_RATIO)),
         ("peak RSS of the connector process", f"{large['peak_rss_mb']:.0f} MB", f"target <= {TARGET_RSS_MB:.0f} MB",
@@ -135,6 +136,7 @@ def measure(rows: int, tmp: pathlib.Path, azurite: Azurite, sshd: SshdServer, pr
         "upload_seconds": _note_seconds(summary["notes"], "upload done"),
         "ratio": round(seconds / raw, 3),
         "peak_rss_mb": round(run["peak_rss_kb"] / 1024, 1),
+        "connector_cpu_us_per_row": round(run["cpu_s"] / rows * 1e6, 1),  # whole process: start-up included
         "parts": summary["counts"].get("parts_staged", 0),
         "bytes": sum(p.stat().st_size for p in (root / "d365_loads" / "imports").glob("*")),
     }
@@ -215,8 +217,8 @@ def _cli(settings: pathlib.Path, *args: str, profile: pathlib.Path | None = None
     env = {k: v for k, v in os.environ.items() if k not in {s.name for s in SPECS}}
     prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen([*prefix, "-m", "shared.cli", "--settings", str(settings), *args], cwd=REPO,
-                                   env=env, stdout=out, stderr=err)  # fmt: skip
+        command = [*prefix, "-m", "shared.cli", "--settings", str(settings), *args, "--json"]
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -224,7 +226,7 @@ def _cli(settings: pathlib.Path, *args: str, profile: pathlib.Path | None = None
         text = out.read().decode()
         if process.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({process.returncode}): {err.read().decode()[-3000:]}")
-    return {"summaries": json.loads(text), "peak_rss_kb": usage.ru_maxrss}
+    return {"summaries": json.loads(text), "peak_rss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def _note_seconds(notes: list[str], prefix: str) -> float:

@@ -20,8 +20,8 @@ import posixpath
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared.clients.campaign import SIGNAL_TOO_SOON, CampaignClient, SignalRateLimitedError, WorkflowClient
 from shared.clients.dataverse import DataverseClient
@@ -264,29 +264,31 @@ class TableTransfer:
     def write_page(self, page: FeedPage, shape: TableShape, part: PartBuilder, counts: Counter[str]) -> None:
         lines: list[bytes] = []
         encoding = self.options.encoding
+        line, passes, payload = part.shaper.line, shape.passes, shape.payload
         for row in page.rows:
             try:
-                record_id = shape.record_key(row)
-            except RecordError as exc:  # no usable id: nothing to dead-letter it under
-                counts[Count.REJECTED_WITHOUT_ID] += 1
-                log.warning("initial_transfer.row_without_id table=%s reason=%s", self.table.name, exc)
-                continue
-            try:
-                if not shape.passes(row):
+                if not passes(row):
                     counts[Count.FILTERED_OUT] += 1
                     continue
-                lines.append(part.shaper.line(shape.payload(row, full=True)).encode(encoding))
+                lines.append(line(payload(row, full=True)).encode(encoding))
             except RecordError as exc:
-                self.dead_letter(record_id, exc.reason, counts)
+                self.reject(shape, row, exc.reason, counts)
             except UnicodeEncodeError:
-                self.dead_letter(record_id, f"a value cannot be written in {encoding}", counts)
+                self.reject(shape, row, f"a value cannot be written in {encoding}", counts)
         part.write(lines)
         counts[Count.READ] += len(page.rows) + len(page.deleted_ids)
         counts[Count.EXPORTED] += len(lines)
         counts[Count.DELETES_IGNORED] += len(page.deleted_ids)  # a full read reports none
 
-    def dead_letter(self, record_id: str, reason: str, counts: Counter[str]) -> None:
-        """Parked under ingress, which retries it through the API once the table is handed over."""
+    def reject(self, shape: TableShape, row: Mapping[str, Any], reason: str, counts: Counter[str]) -> None:
+        """A row that cannot go into the file: parked under ingress, which retries it through the API once the
+        table is handed over; a row without a usable id has nothing to be parked under, so it is counted."""
+        try:
+            record_id = shape.record_key(row)
+        except RecordError as exc:
+            counts[Count.REJECTED_WITHOUT_ID] += 1
+            log.warning("initial_transfer.row_without_id table=%s reason=%s", self.table.name, exc)
+            return
         if self.deps.dead_letters.get(INGRESS, self.table.name, record_id) is None:  # a part written again
             self.deps.dead_letters.record(INGRESS, self.table.name, record_id, f"initial transfer: {reason}")
         counts[Count.DEAD_LETTERED] += 1
