@@ -193,6 +193,8 @@ class TransferCursor:
         return cls(**values)
 
     def describe(self) -> str:
+        if self.state == IDLE:
+            return IDLE  # nothing asked: the table loads through the API, or has not started
         text = f"{self.state}:{self.exported:,}/{self.counted:,} rows:{len(self.parts)} parts"
         if self.state in (STAGED, UPLOADED, SIGNALLING):
             text += f":{len(self.uploaded)} uploaded"
