@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, KeyFilter
 from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient
-from shared.config.model import SyncConfig, TableMapping
+from shared.config.model import InitialLoad, SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
 from shared.core.initial_path import choose_initial_path, needs_count
@@ -191,7 +191,8 @@ def hand_to_file_path(
 ) -> bool:  # fmt: skip
     """At the start of a first read or a replay: choose the path. True when the table went to the file path
     (the initial transfer loads it and hands back a delta link); False when this run reads it as usual."""
-    counted = deps.dataverse.total_record_count([table.entity])[table.entity] if needs_count(table.initial_load) else 0
+    # Counted for `auto`, and for a forced file load too: its progress is shown against the count.
+    counted = deps.dataverse.total_record_count([table.entity])[table.entity] if may_go_by_file(table) else 0
     choice = choose_initial_path(table.initial_load, counted if needs_count(table.initial_load) else None,
                                  deps.initial_transfer_threshold)  # fmt: skip
     ctx.note(choice.note)
@@ -220,6 +221,10 @@ def hand_to_file_path(
     ctx.counts[Count.HANDED_TO_FILE] += 1
     ctx.cursor_to = checkpoint.cursor.describe()
     return True
+
+
+def may_go_by_file(table: TableMapping) -> bool:
+    return table.initial_load is not InitialLoad.API
 
 
 def wait_for_file_transfer(

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from shared.clients.campaign import SIGNAL_TOO_SOON, CampaignClient, SignalRateLimitedError, WorkflowClient
 from shared.clients.dataverse import DataverseClient
 from shared.clients.sftp import SftpClient
-from shared.config.model import InitialTransferTarget, SyncConfig, TableMapping
+from shared.config.model import InitialLoad, InitialTransferTarget, SyncConfig, TableMapping
 from shared.core.errors import RecordError
 from shared.core.file_shape import FileShaper
 from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import Count
-from shared.flows.definition import FlowDefinition
+from shared.flows.definition import Check, FlowDefinition
 from shared.flows.ingress import FLOW as INGRESS
 from shared.flows.ingress import tables_to_sync
 from shared.flows.initial_transfer_cursor import (
@@ -132,6 +132,31 @@ def _bodies(services: Services, scopes: Sequence[str]) -> list[tuple[str, FlowBo
     return active
 
 
+def _preflight(services: Services, scopes: Sequence[str]) -> list[Check]:
+    """Each table that may go by file: its import workflow exists and has the External signal to trigger."""
+    workflows = services.campaign.workflows()
+    checks = []
+    for name in scopes:
+        target = services.config.table(name).initial_transfer
+        if target is None:
+            subject = f"table '{name}': initial transfer"
+            checks.append(Check(subject) if services.config.table(name).initial_load is not InitialLoad.FILE else
+                          Check(subject, ("options.initialTransfer is missing",)))  # fmt: skip
+            continue
+        subject = f"table '{name}': import workflow {target.workflow}, signal {target.signal}"
+        try:
+            execution = workflows.execution(target.workflow)
+        except ApiError as exc:
+            checks.append(Check(subject, (exc.describe(),)))
+            continue
+        if target.signal not in execution.triggers:
+            found = ", ".join(execution.triggers) or "none"
+            checks.append(Check(subject, (f"the workflow has no External signal '{target.signal}' (has: {found})",)))
+        else:
+            checks.append(Check(subject))
+    return checks
+
+
 INITIAL_TRANSFER = FlowDefinition(
     name=FLOW,
     description="Large Dynamics tables -> files on Campaign's SFTP -> Campaign import workflow -> ingress",
@@ -139,6 +164,7 @@ INITIAL_TRANSFER = FlowDefinition(
     scopes=transfer_scopes,
     bodies=_bodies,
     blueprint="shared.entrypoints.initial_transfer",
+    preflight=_preflight,
 )
 
 

@@ -21,11 +21,13 @@ from shared.flows.change_feed import ChangeFeedCursor
 from shared.flows.initial_transfer import INITIAL_TRANSFER
 from shared.flows.initial_transfer_cursor import TransferCursor
 from shared.flows.runner import Progress, RunSummary
+from shared.ops.preflight import preflight
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from tests.e2e.conftest import Stack, example_config, make_stack
 from tests.e2e.oracle import expected_records
 from tests.e2e.test_ingress import mutate_contacts
+from tests.flows.fakes import TickingClock
 
 PROFILE_WORKFLOW = "WKF_D365_IMPORT_PROFILE"
 HOSTILE = [
@@ -228,6 +230,27 @@ def test_changes_during_the_export_arrive_as_increments(transfer_stack: Callable
     ts.stack.assert_campaign_matches(ts.stack.table("contacts"))
 
 
+def test_time_boxed_ticks_close_their_part_and_resume(transfer_stack: Callable[..., TransferStack]) -> None:
+    ts = transfer_stack(contacts_by_file(), DATAVERSE_PAGE_SIZE="100", INITIAL_TRANSFER_PART_ROWS="100000")
+    ts.dv.seed_contacts(1200)
+    ts.ingress()
+    ts.dv.clear_requests()
+    runs = []
+    while not runs or runs[-1].outcome != "completed":
+        # Every look at the clock costs a tick: a budget of 12 lasts a few pages of the export.
+        runs.append(ts.transfer(budget=12, monotonic=TickingClock(step=1.0))[0])
+        assert runs[-1].outcome in ("partial", "completed"), runs[-1].reason
+        assert len(runs) < 30
+    exporting = [r for r in runs if "exported" in r.counts]
+    assert len(exporting) > 2  # the export took several ticks...
+    assert all(r.counts["parts_staged"] == 1 for r in exporting)  # ...each closing its part when time ran out
+    pages = [r for r in ts.dv.requests() if r["method"] == "GET" and r["path"].endswith("/contacts")]
+    assert len(pages) <= 12 + len(exporting)  # no page read twice but the one prefetched as time ran out
+    keys = [record["externalId"] for record in parsed_files(ts.files())]
+    assert len(keys) == len(set(keys)) == 1200
+    ts.stack.assert_campaign_matches(ts.stack.table("contacts"))
+
+
 def test_forced_paths_and_the_threshold(transfer_stack: Callable[..., TransferStack]) -> None:
     ts = transfer_stack(contacts_by_file(initialLoad="api"), INITIAL_TRANSFER_THRESHOLD="10")
     ts.dv.seed_contacts(50)
@@ -331,3 +354,17 @@ def test_bad_rows_are_dead_lettered_for_ingress(transfer_stack: Callable[..., Tr
     assert increment.counts["dead_letter_retries_ok"] == 1
     [profile] = ts.acs.find_rows("profile", externalId=emoji)
     assert profile["firstName"] == "🎉"
+
+
+def test_validate_checks_each_tables_import_workflow(transfer_stack: Callable[..., TransferStack]) -> None:
+    def transfer_checks(ts: TransferStack) -> dict[str, tuple[str, ...]]:
+        return {c.subject: c.problems for c in preflight(ts.stack.svc, [INITIAL_TRANSFER]) if "workflow" in c.subject}
+
+    wrong = transfer_stack(contacts_by_file(initialTransfer={"workflow": PROFILE_WORKFLOW, "signal": "signal9"}))
+    assert transfer_checks(wrong) == {
+        f"table 'contacts': import workflow {PROFILE_WORKFLOW}, signal signal9": (
+            "the workflow has no External signal 'signal9' (has: signal1)",
+        )
+    }
+    right = transfer_stack(contacts_by_file())
+    assert transfer_checks(right) == {f"table 'contacts': import workflow {PROFILE_WORKFLOW}, signal signal1": ()}
