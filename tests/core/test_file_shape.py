@@ -7,9 +7,8 @@ import random
 import pytest
 
 from sandbox.campaign import delimited
-from shared.core.delimited import encode_line
-
 from shared.config.model import FieldMapping, TableMapping
+from shared.core.delimited import encode_line
 from shared.core.errors import RecordError
 from shared.core.file_shape import FileShaper, column_types
 from shared.core.shape import TableShape

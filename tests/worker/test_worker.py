@@ -89,8 +89,11 @@ def test_the_worker_runs_the_timers_against_the_local_stack(
 
     out = drive(worker_python, env, "ingress_contacts", "ingress_custom_tables", "initial_transfer")
 
-    assert out["invocations"] == {"ingress_contacts": {"status": SUCCESS}, "ingress_custom_tables": {"status": SUCCESS},
-                                  "initial_transfer": {"status": SUCCESS}}  # no table over the threshold: no run
+    assert out["invocations"] == {
+        "ingress_contacts": {"status": SUCCESS},
+        "ingress_custom_tables": {"status": SUCCESS},
+        "initial_transfer": {"status": SUCCESS},
+    }  # no table over the threshold: no run
     assert len(campaign_sandbox.rows("profile")) == 9 and len(campaign_sandbox.rows("cusLoyaltyCard")) == 1
     summaries = [json.loads(line[len("run.summary ") :]) for line in out["summaries"]]
     assert {(s["flow"], s["scope"], s["outcome"]) for s in summaries} >= {("ingress", "contacts", "completed")}
