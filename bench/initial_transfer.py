@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         ("whole transfer (export + upload + signal)", f"{large['transfer_seconds']:.1f} s",
          f"{large['transfer_rows_s']:,.0f} rows/s", ""),
         ("  of which export / upload", f"{large['export_seconds']:.1f} s / {large['upload_seconds']:.1f} s", "", ""),
+        ("  export time waiting for pages", f"{large['export_waiting_seconds']:.1f} s", "", ""),
         ("connector CPU per row (user + system)", f"{large['connector_cpu_us_per_row']:.1f} us", "", ""),
         ("transfer / raw paging", f"{large['ratio']:.2f}", f"target <= {TARGET_RATIO}",
          _verdict(large["ratio"] <= TARGET_RATIO)),
@@ -134,6 +135,7 @@ def measure(rows: int, tmp: pathlib.Path, azurite: Azurite, sshd: SshdServer, pr
         "transfer_rows_s": round(rows / seconds),
         "export_seconds": _note_seconds(summary["notes"], "export done"),
         "upload_seconds": _note_seconds(summary["notes"], "upload done"),
+        "export_waiting_seconds": _note_seconds(summary["notes"], "export done", " s of it waiting for pages"),
         "ratio": round(seconds / raw, 3),
         "peak_rss_mb": round(run["peak_rss_kb"] / 1024, 1),
         "connector_cpu_us_per_row": round(run["cpu_s"] / rows * 1e6, 1),  # whole process: start-up included
@@ -229,10 +231,13 @@ def _cli(settings: pathlib.Path, *args: str, profile: pathlib.Path | None = None
     return {"summaries": json.loads(text), "peak_rss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
-def _note_seconds(notes: list[str], prefix: str) -> float:
+def _note_seconds(notes: list[str], prefix: str, figure: str = " s in this run") -> float:
+    """A figure the flow wrote into its notes: `<prefix>: ..., <seconds><figure>...`."""
     for note in notes:
-        if note.startswith(prefix) and note.endswith(" s in this run"):
-            return float(note.rsplit(", ", 1)[1].split(" ")[0])
+        if note.startswith(prefix):
+            for part in note.split(", "):
+                if part.endswith(figure):
+                    return float(part[: -len(figure)])
     return 0.0
 
 

@@ -84,6 +84,9 @@ class FileShaper:
         self.columns = columns
         self.separator = separator
         self._formatters = [(name, _BY_TARGET_TYPE.get(column_types.get(name, ""), cell)) for name in columns]
+        # Text columns (most of them) need no call when the value is already a string: only the others do.
+        self._text_columns = [i for i, (_, f) in enumerate(self._formatters) if f is _text]
+        self._other_columns = [(i, f) for i, (_, f) in enumerate(self._formatters) if f is not _text]
         self._separators = len(columns) - 1
         self._suspect = _suspicion(separator)
 
@@ -96,9 +99,14 @@ class FileShaper:
 
     def line(self, payload: Mapping[str, Any]) -> str:
         """One record with its line end; a column the payload lacks is empty (null)."""
-        get = payload.get
+        cells: list[Any] = list(map(payload.get, self.columns))
         try:
-            cells = [formatter(get(name)) for name, formatter in self._formatters]
+            for i in self._text_columns:
+                value = cells[i]
+                if value.__class__ is not str:
+                    cells[i] = _text(value)
+            for i, formatter in self._other_columns:
+                cells[i] = formatter(cells[i])
         except (TypeError, ValueError):
             reason, field = self._failure(payload)
             raise RecordError(reason, field=field) from None

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import posixpath
+import queue
+import threading
 import time
 import zlib
 from collections import Counter
@@ -193,6 +195,7 @@ class TableTransfer:
         self.ctx = ctx
         self.options = deps.options
         self.began = ctx.monotonic()  # when this run's current step began: its duration goes into the notes
+        self.waited = 0.0  # seconds the export waited for Dataverse pages (the rest is the connector's own work)
 
     def run(self) -> bool:
         """True once nothing more can be done now (done, or waiting for Campaign). Running out of time raises
@@ -264,27 +267,38 @@ class TableTransfer:
             nonlocal part
             if self.cursor.feed.sweep_epoch:  # the read restarted from the top (a resync): so do the parts
                 self.cursor.restart_export()
+                if part is not None:
+                    part.abandon()
                 part = None
                 self.save()
             elif at_boundary:
                 self.save(counts)
 
         counts: Counter[str] = Counter()
-        for page in feed.pages(self.cursor.feed, self.ctx, save=save_at_part_boundary):
-            if part is None:
-                name = self.cursor.part_name(self.options.gzip)
-                part = PartBuilder(staging.open_part(self.cursor.batch, name), name, shaper, self.options)
-                counts = Counter()
-            self.write_page(page, shape, part, counts)
-            at_boundary = page.last or part.rows >= self.options.part_rows or self.ctx.out_of_time()
-            if at_boundary:
-                if part.rows or (page.last and not self.cursor.parts):
-                    self.cursor.part_staged(part.commit())
-                    counts[Count.PARTS_STAGED] += 1
-                part = None
-            page.commit()  # the feed moves past the page; saved with the part list at a part boundary only
-            at_boundary = False
-            self.report_export(part.rows if part else 0)
+        asked = time.perf_counter()  # where the export's time goes (a note only, never a decision)
+        try:
+            for page in feed.pages(self.cursor.feed, self.ctx, save=save_at_part_boundary):
+                self.waited += time.perf_counter() - asked
+                if part is None:
+                    name = self.cursor.part_name(self.options.gzip)
+                    part = PartBuilder(staging.open_part(self.cursor.batch, name), name, shaper, self.options)
+                    counts = Counter()
+                self.write_page(page, shape, part, counts)
+                at_boundary = page.last or part.rows >= self.options.part_rows or self.ctx.out_of_time()
+                if at_boundary:
+                    if part.rows or (page.last and not self.cursor.parts):
+                        self.cursor.part_staged(part.commit())
+                        counts[Count.PARTS_STAGED] += 1
+                    else:
+                        part.abandon()  # nothing in it: no file
+                    part = None
+                page.commit()  # the feed moves past the page; saved with the part list at a part boundary only
+                at_boundary = False
+                self.report_export(part.rows if part else 0)
+                asked = time.perf_counter()
+        finally:
+            if part is not None:  # the run stopped mid-part (time, an error): its blocks stay uncommitted
+                part.abandon()
         return self.finish_export(staging)
 
     def write_page(self, page: FeedPage, shape: TableShape, part: PartBuilder, counts: Counter[str]) -> None:
@@ -334,7 +348,7 @@ class TableTransfer:
         self.cursor.export_done()
         self.save()
         self.ctx.note(f"export done: {self.cursor.exported:,} rows in {len(self.cursor.parts)} part(s), "
-                      f"{self.seconds():.1f} s in this run")  # fmt: skip
+                      f"{self.seconds():.1f} s in this run, {self.waited:.1f} s of it waiting for pages")  # fmt: skip
         return True
 
     def report_export(self, in_progress: int) -> None:
@@ -489,7 +503,12 @@ class TableTransfer:
 
 
 class PartBuilder:
-    """One part being written: header, then lines, gzip-compressed on the way when asked, streamed into Blob."""
+    """One part being written: header, then lines, gzip-compressed and streamed into Blob as blocks.
+
+    Compressing, hashing and staging blocks run on a thread of their own (zlib, hashlib and the socket release
+    the GIL), so they overlap with the shaping of the next page; the queue between them holds two pages at most.
+    `commit` waits for that thread and raises what it met; `abandon` (a run cut mid-part) stops it.
+    """
 
     def __init__(self, writer: PartWriter, name: str, shaper: FileShaper, options: InitialTransferSettings) -> None:
         self.writer = writer
@@ -497,21 +516,48 @@ class PartBuilder:
         self.shaper = shaper
         self.rows = 0
         self._gzip = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if options.gzip else None  # 31: gzip framing
-        self._emit(shaper.header().encode(options.encoding))
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name=f"part-writer-{name}", daemon=True)
+        self._thread.start()
+        self._put(shaper.header().encode(options.encoding))
 
     def write(self, lines: list[bytes]) -> None:
         if lines:
-            self._emit(b"".join(lines))
+            self._put(b"".join(lines))
             self.rows += len(lines)
 
     def commit(self) -> PartRecord:
-        if self._gzip is not None:
-            self.writer.write(self._gzip.flush())
+        self._finish()
+        if self._failure is not None:
+            raise self._failure
         staged = self.writer.commit(self.rows)
         return PartRecord(name=self.name, rows=self.rows, size=staged.size, sha256=staged.sha256)
 
-    def _emit(self, data: bytes) -> None:
-        self.writer.write(self._gzip.compress(data) if self._gzip is not None else data)
+    def abandon(self) -> None:
+        """The part will not be committed (the run stops): what was staged stays uncommitted, and is replaced."""
+        self._finish()
+
+    def _put(self, data: bytes) -> None:
+        if self._failure is not None:
+            raise self._failure
+        self._chunks.put(data)
+
+    def _finish(self) -> None:
+        if self._thread.is_alive():
+            self._chunks.put(None)
+            self._thread.join()
+
+    def _drain(self) -> None:
+        try:
+            while (data := self._chunks.get()) is not None:
+                self.writer.write(self._gzip.compress(data) if self._gzip is not None else data)
+            if self._gzip is not None:
+                self.writer.write(self._gzip.flush())
+        except BaseException as exc:  # raised in the flow's thread by the next write or the commit
+            self._failure = exc
+            while self._chunks.get() is not None:  # let the producer finish instead of blocking on a full queue
+                pass
 
 
 def batch_name(table: str, now: float, generation: int) -> str:
