@@ -154,6 +154,8 @@ param ingressSchedule string = '0 */5 * * * *'
 
 @description('[EGRESS_SCHEDULE] NCRONTAB (6 fields, UTC) of the egress timer (Campaign events to Dynamics).')
 param egressSchedule string = '0 */15 * * * *'
+@description('[INITIAL_TRANSFER_SCHEDULE] NCRONTAB (6 fields, UTC) of the initial-transfer timer (also how often a running import is looked at).')
+param initialTransferSchedule string = '0 */2 * * * *'
 
 // Keep it below host.json functionTimeout (Flex default: 30 minutes) so a run always ends checkpointed.
 @minValue(10)
@@ -317,6 +319,7 @@ var connectorBaseSettings = {
   SYNC_CONFIG: syncConfig
   INGRESS_SCHEDULE: ingressSchedule
   EGRESS_SCHEDULE: egressSchedule
+  INITIAL_TRANSFER_SCHEDULE: initialTransferSchedule
   RUN_TIME_BUDGET_SECONDS: string(runTimeBudgetSeconds)
   TELEMETRY_EXPORT: telemetryExport
 }

@@ -30,6 +30,7 @@ param alertEmailAddress = readEnvironmentVariable('ALERT_EMAIL', '')
 // param sftpPort = 22
 // param syncConfig = 'config/sync.json'
 // param ingressSchedule = '0 */5 * * * *'
+// param initialTransferSchedule = '0 */2 * * * *'
 // param runTimeBudgetSeconds = 1500
 // param siteUpdateStrategy = 'RollingUpdate'
 // param telemetryMode = 'host'

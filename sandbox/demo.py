@@ -1,12 +1,13 @@
-"""The main job on the local sandbox: ingress from a Dataverse sandbox into a Campaign sandbox, and egress of
-Campaign's email events back onto the Dynamics timeline.
+"""The main job on the local sandbox: ingress (with a large table by file) from a Dataverse sandbox into a Campaign
+sandbox, and egress of Campaign's email events back onto the Dynamics timeline.
 
 Starts Azurite, both sandboxes and an sshd (Campaign's SFTP), writes .local/local.settings.json and .local/sync.json
 (the shipped example with egress on) pointing at them, then runs the operator CLI exactly as an operator would:
-provisioning of the egress activity tables, a first ingress run (the initial load, inactive contacts too), a round
-of Dynamics changes and a second run (the increment), an idle run; then Campaign sends an email to synced profiles
-and exports its logs to the SFTP, egress runs, and the activities and tasks on the Dynamics side are counted (with
-one contact's timeline); finally `status`.
+provisioning of the egress activity tables, a first ingress run (the initial load, inactive contacts too: with the
+threshold lowered, contacts go by file and loyalty cards through the API), the initial transfer (export, SFTP
+upload, the sandbox's import workflow, hand-over), a round of Dynamics changes and a second run (the increment), an
+idle run; then Campaign sends an email to synced profiles and exports its logs to the SFTP, egress runs, and the
+activities and tasks on the Dynamics side are counted (with one contact's timeline); finally `status`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cards", type=int, default=200, help="loyalty cards created in Dynamics")
     parser.add_argument("--changes", type=int, default=100, help="Dynamics changes between the two runs")
     parser.add_argument("--deliver", type=int, default=200, help="synced profiles Campaign sends an email to")
+    parser.add_argument(
+        "--threshold",
+        type=int,
+        default=1000,
+        help="INITIAL_TRANSFER_THRESHOLD: tables with more rows load by file (Adobe's is 500,000)",
+    )
     args = parser.parse_args(argv)
 
     LOCAL.mkdir(exist_ok=True)
@@ -44,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         CampaignSandbox.start(SandboxConfig(sftp_root=str(campaign_sftp_root(sshd)))) as acs,
     ):
         settings = LOCAL / "local.settings.json"
-        values = {**local_values(dv, acs, azurite), **egress_values(sshd, campaign_sftp_root(sshd))}
+        values = {**local_values(dv, acs, azurite), **sftp_values(sshd, campaign_sftp_root(sshd), args.threshold)}
         settings.write_text(json.dumps({"IsEncrypted": False, "Values": values}, indent=2))
         step(f"Dynamics sandbox at {dv.url}: {args.contacts} contacts, {args.cards} loyalty cards")
         dv.seed_contacts(args.contacts)
@@ -66,12 +73,21 @@ def main(argv: list[str] | None = None) -> int:
         step("validate: settings and sync configuration (config/sync.example.json, egress on)")
         if cli.main([*base, "validate"]) != 0:
             return 2
-        step("run 1: initial load")
+        step(
+            f"run 1: initial load. Over {args.threshold:,} rows a table goes by file: contacts are handed to the "
+            "initial transfer, loyalty cards load through the API"
+        )
         failed = cli.main([*base, "run", "ingress"])
+        step(
+            "initial transfer of contacts: export into Blob, upload to SFTP, the import workflow's signal, "
+            "hand-over to ingress"
+        )
+        failed |= cli.main([*base, "run", "initial_transfer"])
+        show_file_load(acs, sshd)
 
         step(f"Dynamics users make {args.changes} changes (creates, updates, deletes)")
         make_changes(dv, random.Random(42), args.changes)
-        step("run 2: the increment")
+        step("run 2: the increment (contacts from the delta link the export handed over)")
         failed |= cli.main([*base, "run", "ingress"])
         step("run 3: nothing changed, nothing written")
         failed |= cli.main([*base, "run", "ingress"])
@@ -95,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed else 0
 
 
+def show_file_load(acs: CampaignSandbox, sshd: SshdServer) -> None:
+    files = sorted((campaign_sftp_root(sshd) / "d365_loads" / "imports").glob("*"))
+    print(f"  files on SFTP: {', '.join(f'{f.name} ({f.stat().st_size:,} bytes)' for f in files) or 'none'}")
+    for run in acs.import_history():
+        print(f"  Campaign import workflow {run['workflow']}: {run['state']}, {run['loaded']:,} rows loaded "
+              f"({run['inserted']:,} inserted, {run['updated']:,} updated, {run['rejected']:,} rejected)")  # fmt: skip
+
+
 def local_values(dv: DataverseSandbox, acs: CampaignSandbox, azurite: Azurite) -> dict[str, str]:
     sample = json.loads((REPO / "local.settings.sample.json").read_text())["Values"]
     return {**sample, **sandbox_settings(dv, acs, azurite.connection_string)}
@@ -108,9 +132,9 @@ def campaign_sftp_root(sshd: SshdServer) -> pathlib.Path:
     return root
 
 
-def egress_values(sshd: SshdServer, sftp_root: pathlib.Path) -> dict[str, str]:
-    """The SFTP settings (the demo's sshd serves Campaign's SFTP root; no chroot, so absolute folders) and a mapping
-    document with egress on."""
+def sftp_values(sshd: SshdServer, sftp_root: pathlib.Path, threshold: int) -> dict[str, str]:
+    """The SFTP settings (the demo's sshd serves Campaign's SFTP root; no chroot, so absolute folders), a mapping
+    document with egress on, and the initial-transfer threshold lowered for the demo."""
     document = json.loads((REPO / "config" / "sync.example.json").read_text())
     document["egress"]["enabled"] = True
     sync = LOCAL / "sync.json"
@@ -125,6 +149,9 @@ def egress_values(sshd: SshdServer, sftp_root: pathlib.Path) -> dict[str, str]:
         "SFTP_EXPORT_FOLDER": str(sftp_root / "d365_loads" / "exports"),
         "SFTP_ARCHIVE_FOLDER": str(sftp_root / "d365_loads" / "archive"),
         "SYNC_CONFIG": str(sync),
+        "INITIAL_TRANSFER_THRESHOLD": str(threshold),
+        "DATAVERSE_PAGE_SIZE": "1000",  # small pages and parts, so a demo-sized table still makes several files
+        "INITIAL_TRANSFER_PART_ROWS": "2000",
     }
 
 

@@ -11,12 +11,14 @@ and leases, for every registered flow.
     python -m shared.cli [--settings ...] leases [list]
     python -m shared.cli [--settings ...] leases clear FLOW SCOPE [--yes]
     python -m shared.cli [--settings ...] provision egress [--dry-run]
+    python -m shared.cli [--settings ...] transfer retry TABLE
 
 Every command takes --json (machine-readable output instead of tables). Settings come from the
 environment; --settings adds the `Values` of a local.settings.json beneath it (an environment variable
 wins over the file). Exit codes: 0 ok; 1 a run failed; 2 configuration problems (offline or live), an
 unknown flow or scope; 3 a run was skipped because another run (live, or dead and not yet expired)
-holds its lease; 4 a confirmation was refused.
+holds its lease; 4 a confirmation was refused. A run shows its progress on stderr (a progress bar on a
+terminal, plain lines every few seconds otherwise).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ import pathlib
 import sys
 from collections.abc import Callable, Sequence
 
+from shared.cli_progress import ProgressView
 from shared.config.errors import ConfigError
 from shared.flows import egress_provision
 from shared.flows.definition import FlowDefinition, UnknownScope
+from shared.flows.initial_transfer import INITIAL_TRANSFER
+from shared.flows.initial_transfer_cursor import NotRetryable, TransferCursor
 from shared.ops import render
 from shared.ops.preflight import preflight
 from shared.ops.status import collect_status
@@ -93,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
     provision = sub.add_parser("provision", parents=[common], help="create in Dynamics what a flow needs")
     provision.add_argument("target", choices=["egress"], help="egress: the activity tables, columns and keys")
     provision.add_argument("--dry-run", action="store_true", help="print what would be created, create nothing")
+    transfer = sub.add_parser("transfer", parents=[common], help="initial transfer by file: operator actions")
+    transfer_actions = transfer.add_subparsers(dest="action", required=True)
+    retry = transfer_actions.add_parser("retry", parents=[common],
+                                        help="upload the staged files again and re-signal a failed import")  # fmt: skip
+    retry.add_argument("scope", metavar="TABLE")
     return root
 
 
@@ -117,6 +127,7 @@ def main(argv: Sequence[str] | None = None, *, ask: Callable[[str], str] = input
         "deadletters": _dead_letters,
         "leases": _leases,
         "provision": _provision,
+        "transfer": _transfer,
     }
     try:
         return commands[args.command](svc, args, ask)
@@ -145,7 +156,9 @@ def _validate(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]
 
 
 def _run(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]) -> int:
-    summaries = [dataclasses.asdict(s) for s in FLOWS[args.flow].run(svc, args.scopes, dry_run=args.dry_run)]
+    with ProgressView() as progress:  # on stderr: stdout stays the summaries
+        runs = FLOWS[args.flow].run(svc, args.scopes, dry_run=args.dry_run, progress=progress)
+    summaries = [dataclasses.asdict(s) for s in runs]
     if args.json:
         render.emit_json(summaries)
     else:
@@ -202,6 +215,20 @@ def _dead_letters(svc: Services, args: argparse.Namespace, ask: Callable[[str], 
         return OK
     store.rearm(args.flow, args.scope)
     return _run(svc, argparse.Namespace(flow=args.flow, scopes=[args.scope], dry_run=False, json=args.json), ask)
+
+
+def _transfer(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]) -> int:
+    """`transfer retry TABLE`: a failed import is signalled again with the files already staged."""
+    INITIAL_TRANSFER.check_scopes(svc.config, [args.scope])
+    store = CheckpointStore(svc.state.table("checkpoints"))
+    try:
+        store.update(INITIAL_TRANSFER.name, args.scope, TransferCursor, lambda checkpoint: checkpoint.cursor.retry())
+    except NotRetryable as exc:
+        print(f"{args.scope}: {exc}", file=sys.stderr)
+        return CONFIG_PROBLEMS
+    print(f"retry requested for {args.scope}: the next initial_transfer run uploads the staged files and signals "
+          "again")  # fmt: skip
+    return OK
 
 
 def _leases(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]) -> int:

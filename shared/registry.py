@@ -9,8 +9,9 @@ from __future__ import annotations
 from shared.flows.definition import FlowDefinition
 from shared.flows.egress import EGRESS
 from shared.flows.ingress import INGRESS
+from shared.flows.initial_transfer import INITIAL_TRANSFER
 
-FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, EGRESS)}
+FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, INITIAL_TRANSFER, EGRESS)}
 
 
 def flow(name: str) -> FlowDefinition:

@@ -6,6 +6,7 @@ Secrets are wrapped in `Secret`, whose repr and str never show the value.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import os
@@ -109,6 +110,18 @@ class EgressSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class InitialTransferSettings:
+    """How a table that goes by file is written and followed (the threshold itself is RunSettings')."""
+
+    separator: str
+    encoding: str
+    gzip: bool
+    part_rows: int  # a part ends at the first page boundary at or past this many rows
+    schedule: str  # NCRONTAB of the flow's timer: also how often a running import is looked at
+    import_timeout_hours: float  # an import still running after this long is reported failed
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     dataverse: DataverseSettings
     campaign: CampaignSettings
@@ -117,6 +130,7 @@ class Settings:
     run: RunSettings
     sync_config: str  # inline JSON or a path relative to the app root
     ingress_schedule: str
+    initial_transfer: InitialTransferSettings
     egress: EgressSettings = EgressSettings("0 */15 * * * *", 1000)
     telemetry_export: str = "off"  # off | azure-monitor (see shared.telemetry)
 
@@ -183,6 +197,14 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request; 429 and 503 are retried until "
                 "it is reached, other transient errors at most 6 tries", "300"),
     SettingSpec("INITIAL_TRANSFER_THRESHOLD", "Tables with more rows load through files and SFTP", "500000"),
+    SettingSpec("INITIAL_TRANSFER_SEPARATOR", "Column separator of import files: one character, or 'tab'", ";"),
+    SettingSpec("INITIAL_TRANSFER_ENCODING", "Text encoding of import files (utf-8, or a Latin one)", "utf-8"),
+    SettingSpec("INITIAL_TRANSFER_GZIP", "Gzip import files (.csv.gz): true or false", "true"),
+    SettingSpec("INITIAL_TRANSFER_PART_ROWS", "Rows per import file part (cut at the next page boundary)", "100000"),
+    SettingSpec("INITIAL_TRANSFER_SCHEDULE", "NCRONTAB (UTC) of the initial-transfer timer (also its import polling)",
+                "0 */2 * * * *"),
+    SettingSpec("INITIAL_TRANSFER_IMPORT_TIMEOUT_HOURS", "An import still running after this long is reported failed",
+                "24"),
     SettingSpec("TELEMETRY_EXPORT", "off, or azure-monitor: a process outside the Functions host (the CLI) sends its "
                 "logs to APPLICATIONINSIGHTS_CONNECTION_STRING itself", "off"),
 )  # fmt: skip
@@ -344,6 +366,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         r.problems.append(Problem("TELEMETRY_EXPORT", f"expected one of {', '.join(TELEMETRY_EXPORTS)}"))
 
     sftp = _sftp(r)
+    initial_transfer = _initial_transfer(r)
     settings = Settings(
         dataverse=dataverse,
         campaign=campaign,
@@ -353,11 +376,47 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sync_config=r.text("SYNC_CONFIG"),
         ingress_schedule=schedule,
         egress=egress,
+        initial_transfer=initial_transfer,
         telemetry_export=telemetry_export,
     )
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def _initial_transfer(r: _Reader) -> InitialTransferSettings:
+    separator = r.text("INITIAL_TRANSFER_SEPARATOR")
+    separator = "\t" if separator.lower() == "tab" else separator
+    if len(separator) != 1 or separator in '"\r\n':
+        r.problems.append(Problem("INITIAL_TRANSFER_SEPARATOR", "expected one character other than a quote or a "
+                                  "line break, or 'tab'"))  # fmt: skip
+    encoding = r.text("INITIAL_TRANSFER_ENCODING")
+    if not _ascii_compatible(encoding):
+        r.problems.append(Problem("INITIAL_TRANSFER_ENCODING", "expected utf-8 or a Latin encoding (latin-1, cp1252)"))
+    gzip = r.text("INITIAL_TRANSFER_GZIP").lower()
+    if gzip not in ("true", "false"):
+        r.problems.append(Problem("INITIAL_TRANSFER_GZIP", "expected true or false"))
+    schedule = r.text("INITIAL_TRANSFER_SCHEDULE")
+    if schedule and not _NCRONTAB.match(schedule):
+        r.problems.append(
+            Problem("INITIAL_TRANSFER_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)")
+        )
+    return InitialTransferSettings(
+        separator=separator,
+        encoding=encoding,
+        gzip=gzip != "false",
+        part_rows=r.number("INITIAL_TRANSFER_PART_ROWS", int, 1, 10**8),
+        schedule=schedule,
+        import_timeout_hours=r.number("INITIAL_TRANSFER_IMPORT_TIMEOUT_HOURS", float, 0.1, 24 * 30),
+    )
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Separators, quotes and line ends must be the same bytes as in ASCII (UTF-8, Latin-1, cp1252...)."""
+    try:
+        return codecs.lookup(encoding).name != "" and ';,\t"\r\nAz09'.encode(encoding) == b';,\t"\r\nAz09'
+    except LookupError:
+        return False
 
 
 def _sftp(r: _Reader) -> SftpSettings | None:

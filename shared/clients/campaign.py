@@ -556,7 +556,10 @@ class WorkflowClient:
     def trigger_signal(
         self, workflow_id: str, activity_name: str, source: str, parameters: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Trigger an External signal activity; returns Campaign's (undocumented) JSON answer or {}."""
+        """Trigger an External signal activity; returns Campaign's (undocumented) JSON answer or {}.
+
+        Sent once: a connection lost after sending raises TransportError (read the execution to learn whether
+        it was taken), never a silent second trigger."""
         if not source:
             raise ValueError("'source' is mandatory for a signal trigger")
         key = (workflow_id, activity_name)
@@ -568,7 +571,10 @@ class WorkflowClient:
             self._respect_window(key)
             href = self._trigger_href(workflow_id, activity_name)
             try:
-                response = self.client.request("POST", href, json_body=payload)
+                # Not resent on a lost answer: Campaign may have taken it, and a second trigger would be refused by
+                # the 10-minute rule at best or start a second import at worst. TransportError tells the caller
+                # to read the execution first.
+                response = self.client.request("POST", href, json_body=payload, idempotent=False)
                 break
             except ApiError as exc:
                 if exc.code != SIGNAL_TOO_SOON:

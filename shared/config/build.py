@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config.model import (
+    DEFAULT_SIGNAL,
     EGRESS_EVENTS,
     EGRESS_FILE_PATTERN,
     EGRESS_SOURCE_FIELDS,
@@ -13,6 +14,8 @@ from shared.config.model import (
     FieldMapping,
     FilterRule,
     FilterSet,
+    InitialLoad,
+    InitialTransferTarget,
     OptOutConfig,
     OptOutMode,
     OptOutPair,
@@ -51,7 +54,15 @@ def _table(raw: dict[str, Any]) -> TableMapping:
         apply_deletes=options.get("applyDeletes", False),
         picklists=PicklistMode(options.get("picklists", PicklistMode.VALUE.value)),
         enabled=raw.get("enabled", True),
+        initial_load=InitialLoad(options.get("initialLoad", InitialLoad.AUTO.value)),
+        initial_transfer=_initial_transfer(options.get("initialTransfer")),
     )
+
+
+def _initial_transfer(raw: dict[str, Any] | None) -> InitialTransferTarget | None:
+    if raw is None:
+        return None
+    return InitialTransferTarget(workflow=raw["workflow"], signal=raw.get("signal", DEFAULT_SIGNAL))
 
 
 def _field(raw: dict[str, Any]) -> FieldMapping:

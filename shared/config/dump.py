@@ -58,8 +58,22 @@ def _table(table: TableMapping) -> dict[str, Any]:
         "fields": fields,
         "filters": _filters(table.filters),
         "replacements": [{"field": r.field, "from": r.from_value, "to": r.to_value} for r in table.replacements],
-        "options": {"applyDeletes": table.apply_deletes, "picklists": table.picklists.value},
+        "options": _options(table),
     }
+
+
+def _options(table: TableMapping) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "applyDeletes": table.apply_deletes,
+        "picklists": table.picklists.value,
+        "initialLoad": table.initial_load.value,
+    }
+    if table.initial_transfer is not None:
+        options["initialTransfer"] = {
+            "workflow": table.initial_transfer.workflow,
+            "signal": table.initial_transfer.signal,
+        }
+    return options
 
 
 def _filters(filters: FilterSet) -> dict[str, Any]:

@@ -23,6 +23,15 @@ class PicklistMode(enum.Enum):
     LABEL = "label"  # the option's display label
 
 
+class InitialLoad(enum.Enum):
+    AUTO = "auto"  # by file above INITIAL_TRANSFER_THRESHOLD rows, else through the API
+    FILE = "file"
+    API = "api"
+
+
+DEFAULT_SIGNAL = "signal1"  # the name Campaign gives the first External signal of a workflow [U]
+
+
 class OptOutMode(enum.Enum):
     DISABLED = "disabled"
     TO_CAMPAIGN = "toCampaign"
@@ -173,6 +182,14 @@ class Replacement:
 
 
 @dataclasses.dataclass(frozen=True)
+class InitialTransferTarget:
+    """The Campaign import workflow a file load of the table signals."""
+
+    workflow: str  # the workflow's ID, e.g. WKF_D365_IMPORT_PROFILE
+    signal: str = DEFAULT_SIGNAL  # its External signal activity
+
+
+@dataclasses.dataclass(frozen=True)
 class TableMapping:
     name: str  # stable id of the mapping: state keys, logs, CLI
     entity: str  # Dataverse logical name, e.g. contact
@@ -188,6 +205,13 @@ class TableMapping:
     apply_deletes: bool = False
     picklists: PicklistMode = PicklistMode.VALUE
     enabled: bool = True
+    initial_load: InitialLoad = InitialLoad.AUTO
+    initial_transfer: InitialTransferTarget | None = None
+
+    @property
+    def may_load_by_file(self) -> bool:
+        """Its first load or a replay can go by file (it then needs an import workflow)."""
+        return self.enabled and self.initial_load is not InitialLoad.API
 
     @property
     def is_profile(self) -> bool:

@@ -32,6 +32,7 @@ class TableShape:
         the most characters Campaign accepts (from its metadata)."""
         self.table = table
         self.renames = dict(renames or {})
+        self.target_types = dict(target_types)  # configured target -> type (import files write values by it)
         self._projection = compile_projection(table, source_types=source_types, target_types=target_types,
                                               labels=labels, renames=self.renames)  # fmt: skip
         self._passes = compile_filters(table.filters)

@@ -9,6 +9,10 @@ then does the cursor move and get saved. A run cut anywhere repeats at most one 
 A full read reports no deletes, so one that replaces a delta link (a resync or a replay) marks the
 records it meets with its epoch; once it ends, the caller's sweep removes synced records it never
 met (deleted in Dynamics meanwhile). The sweep runs before any increment is read.
+
+A table's first full read and a replay may instead be handed to the file path (initial transfer): the
+cursor then waits (phase `file-transfer`) until that flow hands it the delta link of its own export's
+change-tracking read, and increments start from there.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any, ClassVar
@@ -29,6 +35,7 @@ log = logging.getLogger("sync.change_feed")
 
 FULL_READ = "initial"  # reading every row (first run, replay, resync)
 INCREMENTAL = "incremental"  # reading changes since delta_link
+FILE_TRANSFER = "file-transfer"  # handed to the file path: waiting for its delta link
 
 
 @dataclasses.dataclass
@@ -42,6 +49,7 @@ class ChangeFeedCursor:
     delta_link: str | None = None  # where the next incremental read starts
     pages: int = 0  # pages done in the current read
     sweep_epoch: int = 0  # set by a full read that replaced a delta link: records it did not meet are swept
+    path_pending: bool = True  # a first read or a replay not yet started: choose API or file path first
 
     # -- reading
 
@@ -56,6 +64,15 @@ class ChangeFeedCursor:
     @property
     def full_read(self) -> bool:
         return self.phase == FULL_READ
+
+    @property
+    def path_due(self) -> bool:
+        """At the very start of a first read or a replay: the initial-load path is to be chosen."""
+        return self.path_pending and self.phase == FULL_READ and self.next_link is None and self.pages == 0
+
+    @property
+    def waiting_for_file(self) -> bool:
+        return self.phase == FILE_TRANSFER
 
     @property
     def sweep_due(self) -> bool:
@@ -73,10 +90,21 @@ class ChangeFeedCursor:
 
     # -- starting over, handing over
 
-    def start_full_read(self, *, sweep_epoch: int) -> None:
-        """Read every row again (replay, resync); records the read does not meet are swept when it ends."""
+    def start_full_read(self, *, sweep_epoch: int, choose_path: bool = False) -> None:
+        """Read every row again (replay, resync); records the read does not meet are swept when it ends.
+        `choose_path`: a replay, which may go by file; a resync never does."""
         self.phase, self.next_link, self.delta_link, self.pages = FULL_READ, None, None, 0
         self.sweep_epoch = sweep_epoch
+        self.path_pending = choose_path
+
+    def read_through_api(self) -> None:
+        """The initial-load path is the API: this read goes on as usual."""
+        self.path_pending = False
+
+    def load_by_file(self) -> None:
+        """The initial load is handed to the file path: read nothing until `hand_over`."""
+        self.phase, self.next_link, self.delta_link, self.pages, self.sweep_epoch = FILE_TRANSFER, None, None, 0, 0
+        self.path_pending = False
 
     def sweep_done(self) -> None:
         self.sweep_epoch = 0
@@ -84,6 +112,7 @@ class ChangeFeedCursor:
     def hand_over(self, delta_link: str) -> None:
         """Another flow loaded the table up to `delta_link` (initial transfer): continue with increments."""
         self.phase, self.delta_link, self.next_link, self.pages, self.sweep_epoch = INCREMENTAL, delta_link, None, 0, 0
+        self.path_pending = False
 
     # -- storage
 
@@ -93,9 +122,14 @@ class ChangeFeedCursor:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ChangeFeedCursor:
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in state.items() if name in fields})
+        values = {name: value for name, value in state.items() if name in fields}
+        if state and "path_pending" not in state:
+            values["path_pending"] = False  # stored before the file path existed: its path was the API
+        return cls(**values)
 
     def describe(self) -> str:
+        if self.phase == FILE_TRANSFER:
+            return "file-transfer:waiting"
         if self.phase == FULL_READ:
             return f"full-read:page{self.pages}" + (":sweep-pending" if self.sweep_epoch else "")
         return f"incremental:{_short(self.delta_link)}" + (":sweep-pending" if self.sweep_epoch else "")
@@ -131,11 +165,13 @@ class ChangeFeed:
         select: tuple[str, ...],
         *,
         clock: Callable[[], float] = time.time,
+        prefetch: bool = False,
     ) -> None:
         self.dataverse = dataverse
         self.entity_set = entity_set
         self.select = select
         self.clock = clock
+        self.prefetch = prefetch  # fetch the next page while the caller works on this one
 
     def pages(
         self,
@@ -150,11 +186,15 @@ class ChangeFeed:
         Raises OutOfTime (through ctx) before fetching a page once the budget is spent; restarts once as
         a full read when the delta token expired; runs `sweep(epoch)` when a full read that needs one
         has ended."""
+        if cursor.waiting_for_file:
+            raise RuntimeError("the table is handed to the file path: nothing to read until it hands back")
         restarted = False
         while True:
             self._sweep_if_due(cursor, ctx, save, sweep)
             link = cursor.read_from()
             changes: Generator[Page, None, None] = self.dataverse.iter_changes(self.entity_set, list(self.select), link)
+            if self.prefetch:
+                changes = prefetched(changes)
             try:
                 while True:
                     ctx.check_time()
@@ -216,6 +256,47 @@ class ChangeFeed:
         cursor.sweep_done()
         save()
         ctx.cursor_to = cursor.describe()
+
+
+def prefetched(pages: Generator[Page, None, None], depth: int = 1) -> Generator[Page, None, None]:
+    """The same pages, fetched `depth` ahead by a thread while the consumer works on the current one. Errors
+    of a fetch are raised where that page would have been; closing this generator stops the thread."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not offer(("page", page)):
+                    return
+            offer(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(("error", exc))
+        finally:
+            pages.close()
+
+    worker = threading.Thread(target=fetch, name="change-feed-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=5)  # a fetch in flight finishes on its own and then sees `stop`
 
 
 def _short(link: str | None) -> str:

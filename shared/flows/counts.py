@@ -31,6 +31,14 @@ class Count(enum.StrEnum):
     DELETED_AFTER_RESYNC = "deleted_after_resync"  # swept: synced, not met by a full read
     DELETES_UNKNOWN_AFTER_RESYNC = "deletes_unknown_after_resync"
     DELETES_IGNORED_AFTER_RESYNC = "deletes_ignored_after_resync"
+    HANDED_TO_FILE = "handed_to_file"  # the initial load (or replay) goes by file: the initial transfer does it
+    WAITING_FOR_TRANSFER = "waiting_for_transfer"  # a tick of a table whose initial transfer is not done
+
+    # initial transfer
+    EXPORTED = "exported"  # rows written into committed parts
+    PARTS_STAGED = "parts_staged"
+    PARTS_UPLOADED = "parts_uploaded"
+    SIGNALS = "signals"  # import workflow triggers that Campaign took
 
     # egress (Campaign email events -> Dynamics activities; CREATED / UNCHANGED count the activities)
     TASKS_CREATED = "tasks_created"

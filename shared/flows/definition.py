@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.config.model import SyncConfig
-from shared.flows.runner import FlowBody, RunSummary, run_scopes
+from shared.flows.runner import FlowBody, ProgressSink, RunSummary, ignore_progress, run_scopes
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -56,12 +56,14 @@ class FlowDefinition:
         invocation_id: str = "",
         dry_run: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
+        progress: ProgressSink | None = None,
     ) -> list[RunSummary]:
-        """Run the given scopes (default: all), sharing one time budget fairly."""
+        """Run the given scopes (default: all), sharing one time budget fairly; `progress` watches long runs."""
         names = self.check_scopes(services.config, scopes)
         budget = services.settings.run.time_budget_seconds if budget_seconds is None else budget_seconds
         return run_scopes(self.name, self.bodies(services, names), state=services.state, budget_seconds=budget,
-                          invocation_id=invocation_id, dry_run=dry_run, monotonic=monotonic)  # fmt: skip
+                          invocation_id=invocation_id, dry_run=dry_run, monotonic=monotonic,
+                          progress=progress or ignore_progress)  # fmt: skip
 
     def check_scopes(self, config: SyncConfig, scopes: Sequence[str] | None) -> list[str]:
         known = self.scopes(config)

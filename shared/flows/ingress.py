@@ -20,18 +20,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, CampaignConfigError, KeyFilter
+from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, KeyFilter
 from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient
-from shared.config.model import PicklistMode, SyncConfig, TableMapping
+from shared.config.model import InitialLoad, SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
+from shared.core.initial_path import choose_initial_path, needs_count
 from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
 from shared.flows.definition import Check, FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
+from shared.flows.initial_transfer_cursor import FAILED, TransferCursor, request_transfer
+from shared.flows.initial_transfer_cursor import FLOW as TRANSFER_FLOW
 from shared.flows.pipeline import Background, chunks, prefetched
 from shared.flows.runner import FlowBody, RunContext
+from shared.flows.table_shape import MappingMismatch, resolve_shape
 from shared.http import ApiError, Outcome
 from shared.state.checkpoints import Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
@@ -43,14 +47,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("sync.ingress")
 
 FLOW = "ingress"
-CHOICE_TYPES = ("Picklist", "State", "Status")
 SWEEP_CHUNK = 500
 CHUNK = 500  # records of a page written while the next chunk's index entries are read
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
-class IngressConfigError(Exception):
-    """The mapping does not fit the Dynamics or Campaign instance: nothing is written."""
+IngressConfigError = MappingMismatch  # the mapping does not fit the instances: nothing is written
 
 
 @dataclasses.dataclass
@@ -63,6 +65,8 @@ class IngressDeps:
     max_parallel: int = 8
     dead_letter_max_attempts: int = 5
     clock: Callable[[], float] = time.time
+    initial_transfer_threshold: int = 500_000  # above it, a first load or a replay goes by file
+    sftp_configured: bool = False  # the file path needs the SFTP settings
 
 
 def tables_to_sync(config: SyncConfig, *, contacts: bool | None = None) -> list[TableMapping]:
@@ -80,6 +84,8 @@ def ingress_deps(services: Services) -> IngressDeps:
         dead_letters=DeadLetterStore(services.state.table("deadletters")),
         max_parallel=services.settings.campaign.max_parallel,
         dead_letter_max_attempts=services.settings.run.dead_letter_max_attempts,
+        initial_transfer_threshold=services.settings.run.initial_transfer_threshold,
+        sftp_configured=services.settings.sftp is not None,
     )
 
 
@@ -97,7 +103,7 @@ def _preflight(services: Services, scopes: Sequence[str]) -> list[Check]:
         table = services.config.table(name)
         subject = f"table '{name}' ({table.entity} -> {table.resource})"
         try:
-            resolve_shape(table, deps)
+            resolve_shape(table, deps.dataverse, deps.campaign)
         except IngressConfigError as exc:
             checks.append(Check(subject, tuple(str(exc).split("; "))))
         except ApiError as exc:
@@ -137,9 +143,11 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     """The runner's flow body for one table."""
 
     def body(ctx: RunContext) -> bool:
-        shape = resolve_shape(table, deps)
         checkpoint = deps.checkpoints.load(FLOW, table.name, ChangeFeedCursor)
         ctx.cursor_from = ctx.cursor_to = checkpoint.cursor.describe()
+        if checkpoint.cursor.waiting_for_file and not checkpoint.reset_requested:
+            return wait_for_file_transfer(table, deps, checkpoint, ctx)
+        shape = resolve_shape(table, deps.dataverse, deps.campaign)
 
         def save() -> None:
             if not ctx.dry_run:
@@ -148,9 +156,11 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         if checkpoint.reset_requested:
             # Before the dead letters are retried, so that a replay writes each record once.
             checkpoint.begin_replay()
-            checkpoint.cursor.start_full_read(sweep_epoch=int(deps.clock()))
+            checkpoint.cursor.start_full_read(sweep_epoch=int(deps.clock()), choose_path=True)
             save()
             ctx.note("replay requested: full read, every record written again")
+        if checkpoint.cursor.path_due and hand_to_file_path(table, deps, checkpoint, ctx, save):
+            return True  # the initial transfer loads the table and hands it back
         sync = TableSync(table, deps, shape, checkpoint, ctx)
         sync.retry_dead_letters()
         feed = ChangeFeed(deps.dataverse, table.entity_set, table.source_attributes(), clock=deps.clock)
@@ -176,54 +186,63 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     return body
 
 
-# ----------------------------------------------------------------------------------------- metadata
+# ----------------------------------------------------------------------------------------- initial-load path
 
 
-def resolve_shape(table: TableMapping, deps: IngressDeps) -> TableShape:
-    """Check the mapping against both instances before any write; every problem is reported at once."""
-    problems: list[str] = []
-    deps.dataverse.require_change_tracking(table.entity)  # names the table and how to enable it
-    actual, missing = deps.dataverse.column_types(table.entity, table.source_attributes())
-    problems += [f"Dataverse table '{table.entity}' has no column '{name}'" for name in missing]
-    declared = {f.source: f.source_type for f in table.fields if f.source_type}
-    source = {name: declared.get(name) or kind for name, kind in actual.items()}
-    labels: dict[str, dict[int, str]] = {}
-    if table.picklists is PicklistMode.LABEL:
-        for name, kind in source.items():
-            if kind in CHOICE_TYPES:
-                labels[name] = dict(deps.dataverse.picklist_labels(table.entity, name))
-    try:
-        resource_type = deps.campaign.resource_type(table.resource, root=PROFILE_AND_SERVICES_EXT)
-    except ApiError as exc:
-        if exc.outcome is not Outcome.RECORD_ERROR:
-            raise  # unreachable or throttled: not a mapping problem
-        raise IngressConfigError(f"Campaign resource '{table.resource}' cannot be read: {exc.describe()}") from exc
-    # Unknown, read-only and type-mismatched targets; opt-out fields resolved to the instance's
-    # spelling (denyList* or blackList*), whichever the configuration used.
-    expected: dict[str, str | None] = {field.target: field.target_type for field in table.fields}
-    expected[table.key_attribute] = None
-    try:
-        instance_names = deps.campaign.validate_targets(table.resource, expected, root=PROFILE_AND_SERVICES_EXT)
-    except CampaignConfigError as exc:
-        problems.extend(f"Campaign resource '{table.resource}': {problem}" for problem in exc.problems)
-        instance_names = {}
-    technical = resource_type.res_types  # long, double, ...: what conversion speaks
-    target = {
-        field.target: field.target_type or technical[instance_names[field.target]]
-        for field in table.fields
-        if field.target in instance_names
-    }
-    try:
-        deps.campaign.validate_filter(table.resource, table.lookup_filter, table.lookup_parameter,
-                                      root=PROFILE_AND_SERVICES_EXT)  # fmt: skip
-    except CampaignConfigError as exc:  # names the filter and what the instance has
-        problems.append(str(exc))
+def hand_to_file_path(
+    table: TableMapping, deps: IngressDeps, checkpoint: Checkpoint[ChangeFeedCursor], ctx: RunContext,
+    save: Callable[[], None],
+) -> bool:  # fmt: skip
+    """At the start of a first read or a replay: choose the path. True when the table went to the file path
+    (the initial transfer loads it and hands back a delta link); False when this run reads it as usual."""
+    # Counted for `auto`, and for a forced file load too: its progress is shown against the count.
+    counted = deps.dataverse.total_record_count([table.entity])[table.entity] if may_go_by_file(table) else 0
+    choice = choose_initial_path(table.initial_load, counted if needs_count(table.initial_load) else None,
+                                 deps.initial_transfer_threshold)  # fmt: skip
+    ctx.note(choice.note)
+    if not choice.by_file:
+        checkpoint.cursor.read_through_api()
+        save()
+        return False
+    problems = []
+    if table.initial_transfer is None:
+        problems.append(
+            "the mapping has no options.initialTransfer (the Campaign import workflow to signal: "
+            '{"workflow": "<ID>", "signal": "signal1"}); add it, or set options.initialLoad to "api"'
+        )
+    if not deps.sftp_configured:
+        problems.append("the SFTP settings are missing (SFTP_HOST, SFTP_USERNAME, SFTP_PRIVATE_KEY, SFTP_HOST_KEY)")
     if problems:
-        raise IngressConfigError(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
-    renames = {configured: name for configured, name in instance_names.items() if configured != name}
-    lengths = {name: attr.length for name, attr in resource_type.details.items() if attr.length is not None}
-    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames,
-                      max_lengths=lengths)  # fmt: skip
+        raise IngressConfigError(f"table '{table.name}' goes by file, but " + "; and ".join(problems))
+    if ctx.dry_run:
+        ctx.note("dry run: the table would be handed to the initial transfer")
+        return True
+    # Our own cursor first: from now on this flow reads nothing of the table, whatever a later count says.
+    checkpoint.cursor.load_by_file()
+    checkpoint.last_outcome, checkpoint.last_run_at = "completed", ctx.started_at
+    save()
+    request_transfer(deps.checkpoints, table.name, checkpoint.generation, counted)
+    ctx.counts[Count.HANDED_TO_FILE] += 1
+    ctx.cursor_to = checkpoint.cursor.describe()
+    return True
+
+
+def may_go_by_file(table: TableMapping) -> bool:
+    return table.initial_load is not InitialLoad.API
+
+
+def wait_for_file_transfer(
+    table: TableMapping, deps: IngressDeps, checkpoint: Checkpoint[ChangeFeedCursor], ctx: RunContext
+) -> bool:
+    """A tick of a table the initial transfer is loading: nothing to read; say how far the transfer is."""
+    transfer = deps.checkpoints.load(TRANSFER_FLOW, table.name, TransferCursor).cursor
+    if not transfer.serves(checkpoint.generation) and not ctx.dry_run:
+        transfer = request_transfer(deps.checkpoints, table.name, checkpoint.generation, 0)  # a lost request
+    ctx.counts[Count.WAITING_FOR_TRANSFER] += 1
+    hint = (f": retry it with `python -m shared.cli transfer retry {table.name}`, or `replay ingress {table.name}`"
+            if transfer.state == FAILED else "")  # fmt: skip
+    ctx.note(f"loaded by file: waiting for the initial transfer ({transfer.describe()}){hint}")
+    return True
 
 
 # ----------------------------------------------------------------------------------------- records

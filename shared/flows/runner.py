@@ -3,7 +3,8 @@
 A scope is what one run of a flow works through under its own lease and checkpoint: a table for
 ingress and initial transfer, a file source for egress, a queue for opt-out. A flow body gets a
 `RunContext`, counts what it does into `ctx.counts`, lets `ctx.out_of_time()` (or `OutOfTime`) stop it
-between units of work, and calls `ctx.heartbeat()` after each checkpoint.
+between units of work, and calls `ctx.heartbeat()` after each checkpoint. A long flow may tell a watcher
+(the operator CLI's progress bar) how far it is with `ctx.report(...)`; nothing else depends on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,26 @@ LEASE_MARGIN_SECONDS = 300.0  # covers one last slow request after the budget ra
 
 class OutOfTime(Exception):
     """The budget ran out mid-unit: the unit is not checkpointed and the next run redoes it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """How far a run of one scope is, for a watcher: `done` of `total` units in the current stage."""
+
+    flow: str
+    scope: str
+    stage: str  # e.g. "export", "upload"
+    done: int
+    total: int | None = None  # None: not known
+    unit: str = "rows"
+    detail: tuple[tuple[str, int], ...] = ()  # e.g. (("parts", 3), ("parts_uploaded", 1))
+
+
+ProgressSink = Callable[[Progress], None]
+
+
+def ignore_progress(_: Progress) -> None:
+    pass
 
 
 class NoLease:
@@ -59,6 +80,7 @@ class RunContext:
     notes: list[str] = dataclasses.field(default_factory=list)
     started_at: str = ""  # UTC, ISO 8601
     dry_run: bool = False  # decide and report, write nothing (targets and state)
+    progress: ProgressSink = ignore_progress
 
     def out_of_time(self) -> bool:
         return self.monotonic() >= self.deadline
@@ -74,6 +96,13 @@ class RunContext:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def report(self, stage: str, done: int, total: int | None = None, *, unit: str = "rows", **detail: int) -> None:
+        """Tell the watcher, if any, how far the run is (a failing watcher never stops the run)."""
+        try:
+            self.progress(Progress(self.flow, self.scope, stage, done, total, unit, tuple(detail.items())))
+        except Exception:
+            log.warning("run.progress_failed flow=%s scope=%s", self.flow, self.scope)
 
 
 @dataclasses.dataclass
@@ -111,6 +140,7 @@ def run_flow(
     dry_run: bool = False,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    progress: ProgressSink = ignore_progress,
 ) -> RunSummary:
     run_id = uuid.uuid4().hex
     started = monotonic()
@@ -122,7 +152,7 @@ def run_flow(
                       clock=clock)
     )  # fmt: skip
     ctx = RunContext(flow, scope, run_id, started + budget_seconds, lease, monotonic, started_at=started_at,
-                     dry_run=dry_run)  # fmt: skip
+                     dry_run=dry_run, progress=progress)  # fmt: skip
     outcome, reason = "completed", ""
     try:
         lease.acquire()
@@ -186,6 +216,7 @@ def run_scopes(
     dry_run: bool = False,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    progress: ProgressSink = ignore_progress,
 ) -> list[RunSummary]:
     """Each scope in turn, under its own lease, with an equal share of what is left of the budget, so
     one big scope cannot starve the others (a scope that finishes early leaves its rest to the next)."""
@@ -195,7 +226,7 @@ def run_scopes(
         share = max(0.0, deadline - monotonic()) / (len(bodies) - position)
         summaries.append(
             run_flow(flow, scope, body, state=state, budget_seconds=share, invocation_id=invocation_id,
-                     dry_run=dry_run, clock=clock, monotonic=monotonic)
+                     dry_run=dry_run, clock=clock, monotonic=monotonic, progress=progress)
         )  # fmt: skip
     return summaries
 

@@ -29,6 +29,12 @@ def test_egress_timer_uses_its_schedule_setting() -> None:
     trigger = _functions()["egress_events"]
     assert trigger["type"] == "timerTrigger"
     assert trigger["schedule"] == "%EGRESS_SCHEDULE%"
+
+
+def test_initial_transfer_timer_uses_its_schedule_setting() -> None:
+    trigger = _functions()["initial_transfer"]
+    assert trigger["type"] == "timerTrigger"
+    assert trigger["schedule"] == "%INITIAL_TRANSFER_SCHEDULE%"
     assert not trigger.get("runOnStartup")
 
 

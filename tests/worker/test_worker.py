@@ -43,6 +43,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "ingress_contacts": [timer("%INGRESS_SCHEDULE%")],
     "ingress_custom_tables": [timer("%INGRESS_SCHEDULE%")],
     "egress_events": [timer("%EGRESS_SCHEDULE%")],
+    "initial_transfer": [timer("%INITIAL_TRANSFER_SCHEDULE%")],
 }
 
 
@@ -87,9 +88,13 @@ def test_the_worker_runs_the_timers_against_the_local_stack(
     dataverse_sandbox.create("new_loyaltycards", {"new_name": "card", "new_cardnumber": "C-1"})
     env = stack_env(dataverse_sandbox, campaign_sandbox, storage_connection_string, table_prefix, EXAMPLE)
 
-    out = drive(worker_python, env, "ingress_contacts", "ingress_custom_tables")
+    out = drive(worker_python, env, "ingress_contacts", "ingress_custom_tables", "initial_transfer")
 
-    assert out["invocations"] == {"ingress_contacts": {"status": SUCCESS}, "ingress_custom_tables": {"status": SUCCESS}}
+    assert out["invocations"] == {
+        "ingress_contacts": {"status": SUCCESS},
+        "ingress_custom_tables": {"status": SUCCESS},
+        "initial_transfer": {"status": SUCCESS},
+    }  # no table over the threshold: no run
     assert len(campaign_sandbox.rows("profile")) == 9 and len(campaign_sandbox.rows("cusLoyaltyCard")) == 1
     summaries = [json.loads(line[len("run.summary ") :]) for line in out["summaries"]]
     assert {(s["flow"], s["scope"], s["outcome"]) for s in summaries} >= {("ingress", "contacts", "completed")}

@@ -15,6 +15,7 @@ from shared.config.model import (
     SOURCE_TYPES,
     TARGET_TYPES,
     VALUELESS_OPERATORS,
+    InitialLoad,
     PicklistMode,
 )
 from shared.config.semantic.raw import RawTable, items, obj, text
@@ -44,6 +45,7 @@ def check_tables(tables: list[RawTable]) -> Iterator[Finding]:
         yield from _check_fields(table)
         yield from _check_filters(table)
         yield from _check_replacements(table)
+        yield from _check_initial_load(table)
 
 
 def effective_name(table: RawTable) -> str | None:
@@ -169,3 +171,13 @@ def _check_replacements(table: RawTable) -> Iterator[Finding]:
             first = seen.setdefault((field, scalar_key(replacement["from"])), index)
             if first != index:
                 yield Finding((*at, "from"), f"same field and from value as replacements[{first}]")
+
+
+def _check_initial_load(table: RawTable) -> Iterator[Finding]:
+    options = obj(table.raw.get("options"))
+    if options.get("initialLoad") == InitialLoad.FILE.value and "initialTransfer" not in options:
+        yield Finding(
+            (*table.at, "options", "initialTransfer"),
+            "required with initialLoad 'file': the Campaign import workflow the files are signalled to "
+            '({"workflow": "<ID>", "signal": "signal1"})',
+        )
