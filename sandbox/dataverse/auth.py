@@ -183,10 +183,16 @@ class Entra:
         return token
 
     def valid(self, authorization: str | None) -> bool:
+        return self.client_of(authorization) is not None
+
+    def client_of(self, authorization: str | None) -> str | None:
+        """The app registration a valid bearer token was issued to (None: missing, unknown or expired)."""
         if not authorization or not authorization.startswith("Bearer "):
-            return False
+            return None
         issued = self._tokens.get(authorization[7:].strip())
-        return issued is not None and issued.generation == self._generation and issued.expires_at > self.clock()
+        if issued is None or issued.generation != self._generation or issued.expires_at <= self.clock():
+            return None
+        return issued.client_id
 
     def expire_all(self) -> None:
         """Every token issued so far is rejected from now on (as if it had expired)."""

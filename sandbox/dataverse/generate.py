@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.dataverse.users import SEED_USER
+
 _M64 = (1 << 64) - 1
 _M48 = (1 << 48) - 1
 _A = 0x9E3779B97F4B  # odd, so invertible modulo 2**48
@@ -121,6 +123,11 @@ _EXPRESSIONS: dict[str, str] = {
     "modifiedon": "_iso_2018((h1 >> 20) % SPAN + (h2 >> 40) % (200 * 86400))",
     "versionnumber": "v",
     "parentcustomerid": "None",
+    # Generated rows were created, last changed and are owned by one named Dynamics user (users.SEED_USER).
+    "createdby": "SEED_USER",
+    "modifiedby": "SEED_USER",
+    "modifiedonbehalfby": "None",
+    "ownerid": "SEED_USER",
 }
 COLUMNS = tuple(_EXPRESSIONS)
 _NAMESPACE = {
@@ -137,15 +144,14 @@ _NAMESPACE = {
     "NF": len(FIRST_NAMES),
     "NL": len(LAST_NAMES),
     "SPAN": 5 * 365 * 86400,
+    "SEED_USER": SEED_USER.systemuserid,
 }
 
 
 @functools.lru_cache(maxsize=256)
 def _row_function(columns: tuple[str, ...]) -> Callable[[int, int, int], dict[str, Any]]:
-    unknown = set(columns) - set(_EXPRESSIONS)
-    if unknown:
-        raise KeyError(f"no generated column {sorted(unknown)}")
-    items = ", ".join(f"{name!r}: {_EXPRESSIONS[name]}" for name in columns)
+    # Columns added later through the metadata API are null on generated rows.
+    items = ", ".join(f"{name!r}: {_EXPRESSIONS.get(name, 'None')}" for name in columns)
     source = (
         f"def row(i, seed, v):\n    h1 = _mix((seed << 40) ^ i)\n    h2 = _mix(h1 ^ 0xC0FFEE)\n    return {{{items}}}\n"
     )

@@ -21,6 +21,7 @@ THROTTLE_REQUESTS = "0x80072322"  # api-limits.md
 THROTTLE_EXECUTION_TIME = "0x80072321"
 THROTTLE_CONCURRENCY = "0x80072326"
 OPTION_OUT_OF_RANGE = "0x8004431a"  # picklist value outside the option set (unverified code)
+NOT_MODELLED = "0x80040216"  # [U] code on the sandbox's 501 answers (Dataverse's generic unexpected error)
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 
@@ -57,17 +58,60 @@ def unknown_property(table: TableDef, name: str) -> ODataError:
     )
 
 
+def not_modelled(what: str) -> ODataError:
+    """The sandbox's loud answer for a real Dataverse feature it does not model (never a silent success)."""
+    return ODataError(501, NOT_MODELLED, f"{what} is not modelled by the Dataverse sandbox (see its README).")
+
+
+_PREFERENCE = re.compile(r'\s*([^=,\s]+)\s*(?:=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
+
+
 def parse_prefer(values: list[str]) -> dict[str, str]:
-    """Prefer preferences, e.g. {'odata.maxpagesize': '100', 'odata.track-changes': ''}."""
+    """Prefer preferences, e.g. {'odata.maxpagesize': '100', 'odata.track-changes': ''}; quoted values may
+    hold commas (odata.include-annotations="a,b")."""
     prefs: dict[str, str] = {}
     for header in values:
-        for part in header.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            name, _, value = part.partition("=")
-            prefs[name.strip().lower()] = value.strip().strip('"')
+        pos = 0
+        while pos < len(header):
+            match = _PREFERENCE.match(header, pos)
+            if match is None or match.end() == pos:
+                break
+            pos = match.end()
+            if match.group(1):
+                prefs[match.group(1).lower()] = (match.group(2) or "").strip().strip('"')
     return prefs
+
+
+# System query options (OData 4.0 part 2, section 5). The sandbox models some; the others are refused.
+MODELLED_OPTIONS = frozenset({"$select", "$filter", "$orderby", "$top", "$count", "$skiptoken", "$deltatoken"})
+UNMODELLED_OPTIONS = frozenset({"$expand", "$apply", "$search", "$compute", "$levels", "$format", "$index"})
+# Dataverse's own query parameters that select another query language or a saved view.
+DATAVERSE_QUERIES = {
+    "sql": "?sql= (SQL queries)",
+    "fetchXml": "?fetchXml=",
+    "savedQuery": "?savedQuery=",
+    "userQuery": "?userQuery=",
+}
+
+
+def check_options(query: dict[str, str], allowed: frozenset[str]) -> None:
+    """Refuse what is not modelled: unknown system options 400, known-but-unmodelled ones 501.
+
+    Parameter aliases (@p) are allowed; `tag` is Dataverse's shared-variable parameter (bulk operations doc).
+    """
+    for name in query:
+        if name.startswith("@") or name == "tag" or name in allowed:
+            continue
+        if name == "$skip":
+            raise ODataError(400, ODATA_PARSE, "The query parameter $skip is not supported.")
+        if name in UNMODELLED_OPTIONS or (name.startswith("$") and name in MODELLED_OPTIONS):
+            raise not_modelled(f"The query option '{name}' here")
+        if name.startswith("$"):
+            raise ODataError(400, ODATA_PARSE, f"The system query option '{name}' is not supported.")
+        if name in DATAVERSE_QUERIES:
+            raise not_modelled(DATAVERSE_QUERIES[name])
+        # [U] Dataverse may ignore unknown custom options; the sandbox refuses them so nothing passes unnoticed.
+        raise ODataError(400, ODATA_PARSE, f"The query parameter '{name}' is not known to the Dataverse sandbox.")
 
 
 def parse_query(raw: str) -> dict[str, str]:
@@ -106,8 +150,11 @@ def context_url(api_root: str, table: TableDef, columns: list[Column] | None, se
 
 # -- $filter -------------------------------------------------------------------------------------
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
-    r"|(?P<date>\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)|(?P<num>-?\d+(?:\.\d+)?)|(?P<punct>[(),])|(?P<word>[A-Za-z_][\w./]*))"
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|"
+    r'(?P<jstr>"(?:[^"\\]|\\.)*")'
+    r"|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"|(?P<date>\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)|(?P<num>-?\d+(?:\.\d+)?)|(?P<punct>[(),=\[\]])"
+    r"|(?P<alias>@[A-Za-z_]\w*)|(?P<word>[A-Za-z_][\w./]*))"
 )
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
@@ -141,21 +188,44 @@ def table_resolver(table: TableDef) -> Callable[[str], Getter]:
     return resolve
 
 
-def path_resolver(name: str) -> Getter:
-    """Property paths of plain dicts (metadata), e.g. `CanChangeTrackingBeEnabled/Value`."""
-    steps = name.split("/")
+def path_resolver(properties: frozenset[str], type_name: str) -> Callable[[str], Getter]:
+    """Property paths of metadata items (plain dicts), e.g. `CanChangeTrackingBeEnabled/Value`.
 
-    def get(item: dict[str, Any]) -> Any:
-        value: Any = item
-        for step in steps:
-            value = value.get(step) if isinstance(value, dict) else None
-        return value
+    The first step must be a property the sandbox models for that type; anything else is refused like
+    an unknown property (400), so a filter can never silently match nothing.
+    """
 
-    return get
+    def resolve(name: str) -> Getter:
+        steps = name.split("/")
+        if steps[0] not in properties:
+            raise ODataError(400, ODATA_PARSE, f"Could not find a property named '{steps[0]}' on type '{type_name}'.")
+
+        def get(item: dict[str, Any]) -> Any:
+            value: Any = item
+            for step in steps:
+                value = value.get(step) if isinstance(value, dict) else None
+            return value
+
+        return get
+
+    return resolve
 
 
-def compile_filter(text: str, resolve: Callable[[str], Getter]) -> Predicate:
-    """A predicate for a subset of $filter: comparisons, and/or/not, parentheses, contains/startswith/endswith."""
+_ARITHMETIC = frozenset({"add", "sub", "mul", "div", "mod", "in", "has"})
+_CRM_FUNCTIONS = {"microsoft.dynamics.crm.in": False, "microsoft.dynamics.crm.notin": True}  # name -> negated
+
+
+def compile_filter(text: str, resolve: Callable[[str], Getter], aliases: dict[str, str] | None = None) -> Predicate:
+    """A predicate for a subset of $filter: comparisons, and/or/not, parentheses, contains/startswith/endswith,
+    Microsoft.Dynamics.CRM.In/NotIn and parameter aliases (@p). Other functions and operators answer 501."""
+    parser = _FilterParser(resolve, _tokens(text), text.strip(), aliases or {})
+    predicate = parser.parse_or()
+    if parser.i != len(parser.tokens):
+        raise _syntax(text, parser.i)
+    return predicate
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     pos = 0
     text = text.strip()
@@ -166,11 +236,7 @@ def compile_filter(text: str, resolve: Callable[[str], Getter]) -> Predicate:
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         pos = match.end()
-    parser = _FilterParser(resolve, tokens, text)
-    predicate = parser.parse_or()
-    if parser.i != len(tokens):
-        raise _syntax(text, parser.i)
-    return predicate
+    return tokens
 
 
 def _syntax(text: str, at: int) -> ODataError:
@@ -178,15 +244,18 @@ def _syntax(text: str, at: int) -> ODataError:
 
 
 class _FilterParser:
-    def __init__(self, resolve: Callable[[str], Getter], tokens: list[tuple[str, str]], text: str) -> None:
-        self.resolve, self.tokens, self.text, self.i = resolve, tokens, text, 0
+    def __init__(
+        self, resolve: Callable[[str], Getter], tokens: list[tuple[str, str]], text: str, aliases: dict[str, str]
+    ) -> None:
+        self.resolve, self.tokens, self.text, self.i, self.aliases = resolve, tokens, text, 0, aliases
 
-    def peek(self) -> tuple[str, str]:
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "")
+    def peek(self, ahead: int = 0) -> tuple[str, str]:
+        at = self.i + ahead
+        return self.tokens[at] if at < len(self.tokens) else ("end", "")
 
     def take(self, value: str | None = None) -> tuple[str, str]:
         token = self.peek()
-        if token[0] == "end" or (value is not None and token[1].lower() != value):
+        if token[0] == "end" or (value is not None and token[1].lower() != value.lower()):
             raise _syntax(self.text, self.i)
         self.i += 1
         return token
@@ -218,34 +287,86 @@ class _FilterParser:
             inner = self.parse_or()
             self.take(")")
             return inner
-        if kind == "word" and value.lower() in _FUNCTIONS:
-            function = _FUNCTIONS[value.lower()]
-            self.take()
-            self.take("(")
-            getter = self.resolve(self.take()[1])
-            self.take(",")
-            literal = self.literal()
-            self.take(")")
-            if not isinstance(literal, str):
-                raise _syntax(self.text, self.i)
-
-            def matches(row: dict[str, Any]) -> bool:
-                value = getter(row)
-                return isinstance(value, str) and function(value, literal)
-
-            return matches
+        if kind == "word" and self.peek(1)[1] == "(":
+            return self.function()
         getter = self.resolve(self.take()[1])
         operator = self.take()[1].lower()
+        if operator in _ARITHMETIC:
+            raise not_modelled(f"The $filter operator '{operator}'")
         if operator not in _COMPARE:
             raise _syntax(self.text, self.i)
         literal = self.literal()
         compare = _COMPARE[operator]
         return lambda row: compare(_comparable(getter(row)), literal)
 
+    def function(self) -> Predicate:
+        name = self.take()[1]
+        lowered = name.lower()
+        if lowered in _CRM_FUNCTIONS:
+            return self.crm_in(negated=_CRM_FUNCTIONS[lowered])
+        if lowered not in _FUNCTIONS:
+            raise not_modelled(f"The $filter function '{name}'")
+        function = _FUNCTIONS[lowered]
+        self.take("(")
+        getter = self.resolve(self.take()[1])
+        self.take(",")
+        literal = self.literal()
+        self.take(")")
+        if not isinstance(literal, str):
+            raise _syntax(self.text, self.i)
+
+        def matches(row: dict[str, Any]) -> bool:
+            value = getter(row)
+            return isinstance(value, str) and function(value, literal)
+
+        return matches
+
+    def crm_in(self, negated: bool) -> Predicate:
+        """Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=['a','b']) (PA query-function reference)."""
+        self.take("(")
+        arguments: dict[str, Any] = {}
+        while True:
+            name = self.take()[1]
+            self.take("=")
+            if self.peek()[1] == "[":
+                self.take("[")
+                values: list[Any] = []
+                while self.peek()[1] != "]":
+                    values.append(self.literal())
+                    if self.peek()[1] == ",":
+                        self.take(",")
+                self.take("]")
+                arguments[name] = values
+            else:
+                arguments[name] = self.literal()
+            if self.peek()[1] == ",":
+                self.take(",")
+                continue
+            self.take(")")
+            break
+        prop, values = arguments.get("PropertyName"), arguments.get("PropertyValues") or []
+        if set(arguments) != {"PropertyName", "PropertyValues"} or not isinstance(prop, str) or not values:
+            raise ODataError(
+                400, ODATA_PARSE, "Microsoft.Dynamics.CRM.In needs PropertyName='<name>' and PropertyValues=[...]."
+            )
+        getter = self.resolve(prop)
+        wanted = {_text(v) for v in values}
+        return lambda row: (_text(getter(row)) in wanted) != negated
+
     def literal(self) -> Any:
         kind, value = self.take()
+        if kind == "alias":
+            if value not in self.aliases:
+                raise ODataError(400, ODATA_PARSE, f"The parameter alias '{value}' has no value in the query.")
+            inner = _FilterParser(self.resolve, _tokens(self.aliases[value]), self.aliases[value], {})
+            literal = inner.literal()
+            if inner.i != len(inner.tokens):
+                raise _syntax(self.aliases[value], inner.i)
+            return literal
         if kind == "str":
             return value[1:-1].replace("''", "'")
+        if kind == "jstr":  # JSON string, as in collection parameters: PropertyValues=["a","b"]
+            return json.loads(value)
         if kind in ("guid", "date"):
             return value.lower() if kind == "guid" else value
         if kind == "num":
@@ -256,6 +377,14 @@ class _FilterParser:
         if lowered == "null":
             return None
         raise _syntax(self.text, self.i)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).lower()
 
 
 def _comparable(value: Any) -> Any:

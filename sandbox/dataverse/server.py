@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sandbox.dataverse import control, schema
+from sandbox.dataverse import control, schema, users, webhooks
 from sandbox.dataverse.auth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, Entra, make_tls
-from sandbox.dataverse.odata import JSON_TYPE, ODataError, error_body, project, select_columns
+from sandbox.dataverse.odata import JSON_TYPE, error_body, project, select_columns
 from sandbox.dataverse.protection import Fault, Faults, Throttle
 from sandbox.dataverse.store import Store
 from sandbox.dataverse.webapi import API_PREFIX, Request, Response, WebApi
+from sandbox.dataverse.writes import Caller, iso_now
 
 _LOGGED_HEADERS = (
     "prefer",
@@ -55,6 +56,7 @@ class DataverseSandbox:
         client_secret: str = DEFAULT_CLIENT_SECRET,
         token_lifetime: int = 3599,
         workdir: Path | None = None,
+        webhook_timeout: float = 60.0,
     ) -> None:
         self.host = host
         self._port = port
@@ -63,6 +65,14 @@ class DataverseSandbox:
         self.client_secret = client_secret
         self._clock_offset = 0.0
         self.store = Store(schema.default_tables(list(tables) if tables is not None else None), clock=self.clock)
+        for user in users.NAMED_USERS:
+            self._add_user(user)
+        self._add_user(users.application_user(client_id))
+        self.latency_ms = 0.0  # added before every Web API answer (benchmarks model a remote organisation)
+        self.webhooks = webhooks.Dispatcher(
+            organization_name="sandbox", organization_host=host, clock=self.clock, timeout=webhook_timeout
+        )
+        self.store.listeners.append(self.webhooks.on_write)
         self._tmp = tempfile.TemporaryDirectory(prefix="dataverse-sandbox-") if workdir is None else None
         self.workdir = Path(self._tmp.name) if self._tmp else Path(workdir)  # type: ignore[arg-type]
         self.tls = make_tls(self.workdir, (host, "localhost") if host != "localhost" else ("localhost", "127.0.0.1"))
@@ -92,7 +102,9 @@ class DataverseSandbox:
         self._port = server.server_address[1]
         self.entra = Entra(tenant_id=self.tenant_id, resource=self.url, clock=self.clock, lifetime=self._token_lifetime)
         self.entra.register(self.client_id, secret=self.client_secret)
-        self.webapi = WebApi(self.store, self.url, wall_clock=self.clock)
+        self.webapi = WebApi(
+            self.store, self.url, default_caller=Caller(users.app_user_id(self.client_id)), wall_clock=self.clock
+        )
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="dataverse-sandbox", daemon=True
         )
@@ -101,6 +113,7 @@ class DataverseSandbox:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -161,32 +174,130 @@ class DataverseSandbox:
             raise RuntimeError("start the sandbox first")
         return self.webapi
 
-    def create(self, entity_set: str, body: Mapping[str, Any]) -> str:
-        """Create a row as a Dynamics user would (bumps the version). Returns its id."""
-        table = self._table(entity_set)
-        webapi = self._webapi()
+    def _as(self, as_user: str | None) -> Caller:
+        """The Dynamics user a control-API change is made by: a systemuserid, a domainname or its local part."""
+        if as_user is None:
+            return Caller(users.DEFAULT_USER.systemuserid)
+        wanted = as_user.lower()
+        table = self.store.tables["systemuser"]
         with self.store.lock:
-            row_id = str(body.get(table.definition.primary_key) or uuid.uuid4()).lower()
-            if table.get(row_id) is not None:
-                raise ODataError(412, "0x80040237", "A record with matching key values already exists.")
-            self.store.insert(table, webapi.new_row(table, row_id, dict(body)))
-        return row_id
+            for _, row in table.scan(("s", 0)):
+                domain = str(row.get("domainname") or "")
+                if wanted in (row["systemuserid"], domain, domain.split("@")[0]):
+                    return Caller(row["systemuserid"])
+        raise KeyError(f"no systemuser {as_user!r}")
 
-    def update(self, entity_set: str, row_id: str, body: Mapping[str, Any]) -> None:
+    def create(self, entity_set: str, body: Mapping[str, Any], *, as_user: str | None = None) -> str:
+        """Create a row as a Dynamics user would (default users.DEFAULT_USER; bumps the version, fires
+        webhooks). Returns its id."""
         table = self._table(entity_set)
-        webapi = self._webapi()
-        with self.store.lock:
-            current = table.get(row_id.lower())
-            if current is None:
-                raise KeyError(f"no row {row_id} in {entity_set}")
-            self.store.replace(table, row_id.lower(), webapi.changed_row(table, current, dict(body)))
+        return self._webapi().writer.create(table, dict(body), self._as(as_user))
 
-    def delete(self, entity_set: str, row_id: str) -> None:
+    def update(self, entity_set: str, row_id: str, body: Mapping[str, Any], *, as_user: str | None = None) -> None:
         table = self._table(entity_set)
-        with self.store.lock:
-            if table.get(row_id.lower()) is None:
-                raise KeyError(f"no row {row_id} in {entity_set}")
-            self.store.remove(table, row_id.lower())
+        if table.get(row_id.lower()) is None:
+            raise KeyError(f"no row {row_id} in {entity_set}")
+        self._webapi().writer.update(table, row_id.lower(), dict(body), self._as(as_user))
+
+    def delete(self, entity_set: str, row_id: str, *, as_user: str | None = None) -> None:
+        table = self._table(entity_set)
+        if table.get(row_id.lower()) is None:
+            raise KeyError(f"no row {row_id} in {entity_set}")
+        self._webapi().writer.delete(table, row_id.lower(), self._as(as_user))
+
+    # -- control: users ------------------------------------------------------------------------
+    def _add_user(self, user: users.User) -> None:
+        table = self.store.tables["systemuser"]
+        if table.get(user.systemuserid) is None:
+            self.store.preload(table, users.user_row(user, self.store.version, iso_now(self.clock())))
+
+    def add_user(self, fullname: str, domainname: str) -> str:
+        """A new named Dynamics user; returns its systemuserid (deterministic in the domainname)."""
+        key = domainname.split("@")[0].lower()
+        user = users.User(str(uuid.uuid5(users.NAMESPACE, f"user:{key}")), fullname, domainname.lower())
+        self._add_user(user)
+        return user.systemuserid
+
+    @property
+    def application_user_id(self) -> str:
+        """The systemuserid of the sandbox client's application user (what WhoAmI answers)."""
+        return users.app_user_id(self.client_id)
+
+    def systemusers(self) -> list[dict[str, Any]]:
+        return self.rows("systemusers")
+
+    # -- control: metadata ---------------------------------------------------------------------
+    def hold_new_keys(self, hold: bool = True) -> None:
+        """New alternate keys stay Pending (their index job not run) until activate_keys()."""
+        self._webapi().metadata_writer.hold_new_keys = hold
+
+    def activate_keys(self) -> list[dict[str, str]]:
+        """Run pending key index jobs: Active, or Failed when existing rows hold duplicates."""
+        return self._webapi().metadata_writer.activate_keys()
+
+    # -- control: latency ----------------------------------------------------------------------
+    def set_latency(self, ms: float) -> None:
+        """Wait `ms` milliseconds before answering each Web API request (not the token or control routes)."""
+        if ms < 0:
+            raise ValueError("latency must be >= 0 ms")
+        self.latency_ms = float(ms)
+
+    # -- control: webhooks ---------------------------------------------------------------------
+    def register_webhook(
+        self,
+        url: str,
+        *,
+        entity: str = "contact",
+        messages: tuple[str, ...] | list[str] = ("Create", "Update"),
+        filtering_attributes: list[str] | tuple[str, ...] | str | None = None,
+        auth: str = "WebhookKey",
+        value: Any = None,
+        pre_image: Any = None,
+        post_image: Any = None,
+    ) -> str:
+        """Register a webhook step (asynchronous, PostOperation) like the Plug-in Registration Tool does;
+        returns the step id (OwningExtension.Id in the payload). See webhooks.py for the options."""
+        registration = webhooks.make_registration(
+            url,
+            entity=entity,
+            messages=tuple(messages),
+            filtering_attributes=filtering_attributes,
+            auth=auth,
+            value=value,
+            pre_image=pre_image,
+            post_image=post_image,
+            tables={name: t.definition for name, t in self.store.tables.items()},
+        )
+        return self.webhooks.register(registration)
+
+    def unregister_webhook(self, registration_id: str) -> None:
+        self.webhooks.unregister(registration_id)
+
+    def webhook_registrations(self) -> list[dict[str, Any]]:
+        return [r.public() for r in self.webhooks.registrations.values()]
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """The delivery log, oldest first: body, headers (auth values hidden), attempts with statuses, outcome."""
+        return self.webhooks.deliveries()
+
+    def clear_webhook_deliveries(self) -> None:
+        self.webhooks.clear_log()
+
+    def flush_webhooks(self, timeout: float = 10.0) -> None:
+        """Wait until every queued delivery is done; TimeoutError if not within `timeout` seconds."""
+        self.webhooks.flush(timeout)
+
+    def pause_webhooks(self) -> None:
+        """Hold deliveries: writes keep queueing them until resume_webhooks()."""
+        self.webhooks.pause()
+
+    def resume_webhooks(self, order: str | list[str] = "fifo") -> None:
+        """Release held deliveries: "fifo", "lifo" (reordered, newest first) or a list of delivery ids first."""
+        self.webhooks.resume(order)
+
+    def duplicate_webhooks(self, count: int = 1) -> None:
+        """The next `count` deliveries are each sent twice (same body: a redelivery)."""
+        self.webhooks.duplicate_next(count)
 
     def get(self, entity_set: str, row_id: str) -> dict[str, Any] | None:
         """A row as the Web API would return it with every column (lookups as `_x_value`)."""
@@ -271,9 +382,11 @@ class DataverseSandbox:
     def register_client(
         self, client_id: str, *, secret: str | None = None, certificate_pem: bytes | None = None
     ) -> None:
+        """Another app registration, with its own application user."""
         if self.entra is None:
             raise RuntimeError("start the sandbox first")
         self.entra.register(client_id, secret=secret, certificate_pem=certificate_pem)
+        self._add_user(users.application_user(client_id))
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -281,6 +394,7 @@ class DataverseSandbox:
             "max_in_flight": self.max_in_flight,
             "tokens_issued": self.entra.issued_count if self.entra else 0,
             "rows": {name: t.live for name, t in self.store.by_set.items()},
+            "latency_ms": self.latency_ms,
         }
 
     def settings(self) -> dict[str, Any]:
@@ -295,6 +409,7 @@ class DataverseSandbox:
             "resource": self.url,
             "ca_path": str(self.ca_path),
             "control_url": self.url + "/_control/",
+            "application_user_id": self.application_user_id,
         }
 
     # -- request plumbing (used by the handler) ------------------------------------------------
@@ -385,8 +500,9 @@ class _Handler(BaseHTTPRequestHandler):
                 response = self._answer(path, split.query, body, in_flight, entry)
             except Exception:  # a sandbox bug: answer like the service would, and show the traceback
                 traceback.print_exc()
-                response = Response(500, {"Content-Type": JSON_TYPE},
-                                    error_body("0x80040216", "An unexpected error occurred."))  # fmt: skip
+                response = Response(
+                    500, {"Content-Type": JSON_TYPE}, error_body("0x80040216", "An unexpected error occurred.")
+                )
         if response is None:  # dropped connection
             entry["status"] = 0
             self.sandbox.record(entry)
@@ -434,9 +550,10 @@ class _Handler(BaseHTTPRequestHandler):
             token_endpoint = f"{sandbox.url}/{parts[0]}/oauth2/v2.0/token"
             status, payload = sandbox.entra.token(parts[0], form, token_endpoint)
             return _json(status, payload)
-        if not path.startswith(API_PREFIX):
+        if not (path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/")):
             return Response(404, {"Content-Type": JSON_TYPE}, error_body("0x80060888", "Resource not found."))
-        if not sandbox.entra.valid(self.headers.get("Authorization")):
+        client_id = sandbox.entra.client_of(self.headers.get("Authorization"))
+        if client_id is None:
             challenge = (
                 f"Bearer authorization_uri={sandbox.authority_host}/{sandbox.tenant_id}/oauth2/authorize, "
                 f"resource_id={sandbox.url}"
@@ -450,10 +567,15 @@ class _Handler(BaseHTTPRequestHandler):
         throttled = sandbox.throttle.admit(in_flight)
         if throttled is not None:
             return _throttled(throttled.retry_after, throttled.code, throttled.message)
+        if sandbox.latency_ms:
+            entry["latency_ms"] = sandbox.latency_ms
+            sandbox.wait_stall(sandbox.latency_ms / 1000)
         prefer = ",".join(self.headers.get_all("Prefer") or [])
         headers = {k.lower(): v for k, v in self.headers.items()}
         headers["prefer"] = prefer
-        return sandbox.webapi.handle(Request(self.command, unquote(path[len(API_PREFIX) :]), query, headers, body))
+        caller = Caller(users.app_user_id(client_id))
+        api_path = unquote(path[len(API_PREFIX) :]) if path.startswith(API_PREFIX) else ""
+        return sandbox.webapi.handle(Request(self.command, api_path, query, headers, body, caller))
 
     def _send(self, response: Response) -> None:
         try:

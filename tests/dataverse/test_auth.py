@@ -58,8 +58,11 @@ def test_a_401_invalidates_the_cached_token_and_the_request_succeeds_with_a_new_
     assert dataverse_client.total_record_count(["contact"]) == {"contact": 1}
 
     statuses = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in dataverse_sandbox.requests()]
-    assert statuses == [("RetrieveTotalRecordCount(EntityNames=['contact'])", 401), ("token", 200),
-                        ("RetrieveTotalRecordCount(EntityNames=['contact'])", 200)]  # fmt: skip
+    assert statuses == [
+        ("RetrieveTotalRecordCount(EntityNames=['contact'])", 401),
+        ("token", 200),
+        ("RetrieveTotalRecordCount(EntityNames=['contact'])", 200),
+    ]
 
 
 def test_a_token_past_its_lifetime_on_the_server_is_replaced_after_one_401(

@@ -58,7 +58,9 @@ def test_update_changes_only_the_given_columns_of_a_seeded_contact(
     after = dataverse_sandbox.get("contacts", before["contactid"])
     assert after is not None
     changed = {k for k in before if before[k] != after[k]}
-    assert changed == {"donotbulkemail", "modifiedon", "versionnumber", "@odata.etag"}
+    # The platform also records who made the change: the client's application user.
+    assert changed == {"donotbulkemail", "modifiedon", "versionnumber", "@odata.etag", "_modifiedby_value"}
+    assert after["_modifiedby_value"] == dataverse_sandbox.application_user_id
 
 
 def test_upsert_with_a_client_guid_twice_creates_one_row(

@@ -1,0 +1,1 @@
+"""Vendor-client fidelity suites: the vendors' own clients against the repo's sandboxes."""
