@@ -6,6 +6,7 @@ every registered flow.
     python -m shared.cli [--settings ...] status [FLOW]
     python -m shared.cli [--settings ...] replay FLOW SCOPE
     python -m shared.cli [--settings ...] deadletters [FLOW] [--scope NAME] [--drop RECORD_ID | --purge]
+    python -m shared.cli [--settings ...] optout why CONTACT_ID [--limit N] [--json]
 
 Settings come from the environment; --settings adds the `Values` of a local.settings.json beneath it
 (an environment variable wins over the file). Exit codes: 0 ok, 1 a run failed, 2 configuration problems.
@@ -20,14 +21,17 @@ import logging
 import os
 import pathlib
 import sys
+import time
 from collections.abc import Sequence
 
 from shared.config.errors import ConfigError
+from shared.core.parse import parse_guid
 from shared.flows.definition import FlowDefinition, UnknownScope
 from shared.registry import FLOWS
 from shared.settings import read_local_settings
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
+from shared.state.optout_audit import AuditLog
 from shared.state.runs import RunLog
 from shared.wiring import Services, build_services, load_configuration
 
@@ -52,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = letters.add_mutually_exclusive_group()
     action.add_argument("--drop", metavar="RECORD_ID", help="forget one dead letter (with FLOW and --scope)")
     action.add_argument("--purge", action="store_true", help="forget every dead letter of FLOW --scope")
+    optout = sub.add_parser("optout", help="opt-out sync: why a contact is (not) opted out")
+    optout_sub = optout.add_subparsers(dest="optout_command", required=True)
+    why = optout_sub.add_parser("why", help="the contact's opt-out decisions, newest first")
+    why.add_argument("contact", help="the Dynamics contactid")
+    why.add_argument("--limit", type=int, default=50)
+    why.add_argument("--json", action="store_true", help="print the audit rows as JSON")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -82,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             CheckpointStore(svc.state.table("checkpoints")).request_reset(definition.name, args.scope)
             print(f"replay requested for {args.flow} {args.scope}: its next run starts over")
             return 0
+        if args.command == "optout":
+            return _optout_why(svc, args.contact, args.limit, as_json=args.json)
         return _dead_letters(svc, args)
     except UnknownScope as exc:
         print(exc.args[0], file=sys.stderr)
@@ -135,6 +147,35 @@ def _dead_letters(svc: Services, args: argparse.Namespace) -> int:
         return 0
     _print([dataclasses.asdict(d) for d in store.entries(args.flow, args.scope if args.flow else None)])
     return 0
+
+
+def _optout_why(svc: Services, contact: str, limit: int, *, as_json: bool) -> int:
+    contact_id = parse_guid(contact)
+    if contact_id is None:
+        print(f"not a contact id (GUID): {contact!r}", file=sys.stderr)
+        return 2
+    history = AuditLog(svc.state.table("optoutaudit")).history(contact_id, limit=limit)
+    if as_json:
+        _print([dataclasses.asdict(entry) for entry in history])
+        return 0
+    if not history:
+        print(f"no opt-out decision recorded for contact {contact_id}")
+        return 0
+    print(f"opt-out decisions for contact {contact_id}, newest first:")
+    for e in history:
+        campaign = "not read" if e.campaign_value is None else f"{_flag(e.campaign_value)} at {_when(e.campaign_time)}"
+        print(f"{_when(e.at)}  {e.attribute} = {_flag(e.value)}  via {e.source}: {e.verdict} ({e.rule})")
+        print(f"    Dynamics {_flag(e.dynamics_value)} at {_when(e.dynamics_time)} (row version {e.version}); "
+              f"Campaign {campaign}; winner {e.winner}" + (f"; {e.note}" if e.note else ""))  # fmt: skip
+    return 0
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else "-"
 
 
 def _print(value: object) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from shared.flows.definition import FlowDefinition
 from shared.flows.ingress import INGRESS
+from shared.flows.optout import OPTOUT
 
-FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS,)}
+FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, OPTOUT)}
 
 
 def flow(name: str) -> FlowDefinition:

@@ -102,6 +102,15 @@ class RunSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class OptOutSettings:
+    schedule: str  # NCRONTAB of the opt-out timer (Campaign file, dead-letter retries, queue backlog)
+    queue_name: str  # the webhook queue; the Functions host moves failing messages to <name>-poison
+    queue_connection_string: Secret | None  # OPTOUT_QUEUE_STORAGE: Azurite or a key-based account
+    queue_service_uri: str | None  # OPTOUT_QUEUE_STORAGE__queueServiceUri: identity-based (Azure)
+    webhook_secret: Secret | None  # optional shared header secret the webhook must carry
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     dataverse: DataverseSettings
     campaign: CampaignSettings
@@ -110,6 +119,7 @@ class Settings:
     run: RunSettings
     sync_config: str  # inline JSON or a path relative to the app root
     ingress_schedule: str
+    optout: OptOutSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +178,15 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("HTTP_READ_TIMEOUT_SECONDS", "Read timeout of every HTTP call", "120"),
     SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request", "300"),
     SettingSpec("INITIAL_TRANSFER_THRESHOLD", "Tables with more rows load through files and SFTP", "500000"),
+    SettingSpec("OPTOUT_SCHEDULE", "NCRONTAB (UTC) of the opt-out timer: Campaign's opt-out file, retries",
+                "0 */15 * * * *"),
+    SettingSpec("OPTOUT_QUEUE", "Storage queue between the opt-out webhook and its processor", "optout-webhooks"),
+    SettingSpec("OPTOUT_QUEUE_STORAGE", "Connection string of the queue's account (local); default: the state "
+                "storage", secret=True, required=False),
+    SettingSpec("OPTOUT_QUEUE_STORAGE__queueServiceUri", "Queue service URI, reached with the app's managed "
+                "identity (Azure; with OPTOUT_QUEUE_STORAGE__credential=managedidentity)", required=False),
+    SettingSpec("OPTOUT_WEBHOOK_SECRET", "Optional shared secret the webhook sends in x-optout-webhook-secret",
+                secret=True, required=False),
 )  # fmt: skip
 
 _SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
@@ -292,6 +311,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if schedule and not _NCRONTAB.match(schedule):
         r.problems.append(Problem("INGRESS_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
 
+    optout = OptOutSettings(
+        schedule=r.text("OPTOUT_SCHEDULE"),
+        queue_name=r.text("OPTOUT_QUEUE"),
+        queue_connection_string=r.secret("OPTOUT_QUEUE_STORAGE", False),
+        queue_service_uri=r.optional("OPTOUT_QUEUE_STORAGE__queueServiceUri"),
+        webhook_secret=r.secret("OPTOUT_WEBHOOK_SECRET", False),
+    )
+    if optout.schedule and not _NCRONTAB.match(optout.schedule):
+        r.problems.append(Problem("OPTOUT_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
+    if optout.queue_name and not re.match(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$", optout.queue_name):
+        # 3-63 characters; 7 are kept for the host's -poison suffix.
+        r.problems.append(Problem("OPTOUT_QUEUE", "expected a queue name: 3-56 lower-case letters, digits and -"))
+    if optout.queue_service_uri and not re.match(r"^https?://[^\s/]+", optout.queue_service_uri):
+        r.problems.append(Problem("OPTOUT_QUEUE_STORAGE__queueServiceUri", "expected an http(s) URL"))
+
     sftp = _sftp(r)
     settings = Settings(
         dataverse=dataverse,
@@ -301,6 +335,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run=run,
         sync_config=r.text("SYNC_CONFIG"),
         ingress_schedule=schedule,
+        optout=optout,
     )
     if r.problems:
         raise ConfigError(r.problems)

@@ -1,15 +1,14 @@
 """Parts of the mapping document that need a flow this release does not have yet.
 
 A document that turns one on is refused, naming the key, instead of being accepted and silently
-ignored. Each flow removes its entry here when it lands.
+ignored. Each flow removes its entry here when it lands (opt-out has: every `optOut.mode` is acted on).
 """
 
 from __future__ import annotations
 
 from shared.config.errors import Problem
-from shared.config.model import OptOutMode, SyncConfig
+from shared.config.model import SyncConfig
 
-NOT_BUILT_OPT_OUT_MODES = frozenset({OptOutMode.TO_DYNAMICS, OptOutMode.BIDIRECTIONAL})
 EGRESS_BUILT = False
 
 
@@ -17,12 +16,4 @@ def unbuilt_features(config: SyncConfig) -> list[Problem]:
     problems = []
     if config.egress.enabled and not EGRESS_BUILT:
         problems.append(Problem("$.egress.enabled", "the egress flow is not part of this release: set it to false"))
-    if config.opt_out.mode in NOT_BUILT_OPT_OUT_MODES:
-        problems.append(
-            Problem(
-                "$.optOut.mode",
-                f"'{config.opt_out.mode.value}' needs the Campaign -> Dynamics "
-                "opt-out flow, which is not part of this release: use 'toCampaign' or 'disabled'",
-            )
-        )
     return problems

@@ -22,6 +22,9 @@ class TableShape:
     target_types: Mapping[str, str]
     labels: Mapping[str, Mapping[int, str]]
     renames: Mapping[str, str] = dataclasses.field(default_factory=dict)  # configured -> instance attribute name
+    # Attributes left out of the payload hashes: their last written value is tracked elsewhere (the opt-out
+    # attributes, by the newest-applied record, when opt-outs go to Campaign).
+    hash_exclude: frozenset[str] = frozenset()
 
     def passes(self, row: Mapping[str, Any]) -> bool:
         return passes(row, self.table.filters)
@@ -42,6 +45,12 @@ class TableShape:
         """The payload's attribute names in mapping order, key last (file headers)."""
         names = [self.renames.get(f.target, f.target) for f in self.table.fields]
         return (*dict.fromkeys(names), self.table.key_attribute)
+
+    def hashed(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """What the payload hashes cover."""
+        if not self.hash_exclude:
+            return payload
+        return {name: value for name, value in payload.items() if name not in self.hash_exclude}
 
     def updates_of(self, full_payload: Mapping[str, Any]) -> dict[str, Any]:
         """The apply-updates part of a full payload (what an increment carries), without projecting again."""

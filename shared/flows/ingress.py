@@ -28,6 +28,7 @@ from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
 from shared.flows.definition import FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
+from shared.flows.optout_ingress import POSITION_COLUMNS, IngressOptOuts, Pending, ingress_hook
 from shared.flows.runner import FlowBody, RunContext
 from shared.http import ApiError, Outcome
 from shared.state.checkpoints import Checkpoint, CheckpointStore
@@ -58,6 +59,7 @@ class IngressDeps:
     max_parallel: int = 8
     dead_letter_max_attempts: int = 5
     clock: Callable[[], float] = time.time
+    optout_hook: Callable[[TableMapping], IngressOptOuts | None] | None = None  # the opt-out safety net
 
 
 def tables_to_sync(config: SyncConfig, *, contacts: bool | None = None) -> list[TableMapping]:
@@ -75,6 +77,7 @@ def ingress_deps(services: Services) -> IngressDeps:
         dead_letters=DeadLetterStore(services.state.table("deadletters")),
         max_parallel=services.settings.campaign.max_parallel,
         dead_letter_max_attempts=services.settings.run.dead_letter_max_attempts,
+        optout_hook=lambda table: ingress_hook(services, table),
     )
 
 
@@ -98,6 +101,9 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
 
     def body(ctx: RunContext) -> bool:
         shape = resolve_shape(table, deps)
+        hook = deps.optout_hook(table) if deps.optout_hook else None
+        if hook is not None:  # opt-outs also go through the newest-applied record (shared/flows/optout_ingress.py)
+            shape = dataclasses.replace(shape, hash_exclude=hook.hash_excluded)
         checkpoint = deps.checkpoints.load(FLOW, table.name, ChangeFeedCursor)
         ctx.cursor_from = ctx.cursor_to = checkpoint.cursor.describe()
 
@@ -111,9 +117,9 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
             checkpoint.cursor.start_full_read(sweep_epoch=int(deps.clock()))
             save()
             ctx.note("replay requested: full read, every record written again")
-        sync = TableSync(table, deps, shape, checkpoint, ctx)
+        sync = TableSync(table, deps, shape, checkpoint, ctx, hook)
         sync.retry_dead_letters()
-        feed = ChangeFeed(deps.dataverse, table.entity_set, table.source_attributes(), clock=deps.clock)
+        feed = ChangeFeed(deps.dataverse, table.entity_set, sync.select, clock=deps.clock)
         for page in feed.pages(checkpoint.cursor, ctx, save=save, sweep=sync.sweep_unseen):
             checkpoint.add_counts(sync.apply_page(page))
             checkpoint.last_outcome, checkpoint.last_run_at = ("completed" if page.last else "partial"), ctx.started_at
@@ -182,6 +188,7 @@ class IndexChange:
 
     put: IndexEntry | None = None
     delete: bool = False
+    optout: Pending | None = None  # the record's opt-out decisions, saved with the page (opt-out safety net)
 
 
 Change = Mapping[str, Any] | None  # a row, or None for a delete
@@ -192,9 +199,12 @@ class TableSync:
 
     def __init__(
         self, table: TableMapping, deps: IngressDeps, shape: TableShape, checkpoint: Checkpoint[ChangeFeedCursor],
-        ctx: RunContext,
+        ctx: RunContext, hook: IngressOptOuts | None = None,
     ) -> None:  # fmt: skip
         self.table = table
+        self.hook = hook
+        self.select = (*table.source_attributes(), *(POSITION_COLUMNS if hook else ()))
+        self.optout_records: dict[str, Any] = {}
         self.deps = deps
         self.shape = shape
         self.checkpoint = checkpoint
@@ -218,6 +228,9 @@ class TableSync:
         for record_id in page.deleted_ids:
             changes[record_id] = None
         known = self.deps.index.get_many(self.table.name, changes, parallel=self.deps.max_parallel)
+        if self.hook is not None:
+            rows = [record_id for record_id, change in changes.items() if change is not None]
+            self.optout_records = self.hook.prepare(rows, synced=known)
         counts = self.executor.run(
             list(changes.items()),
             lambda record_id, change: self.apply(record_id, change, known.get(record_id), full_read=page.full_read,
@@ -239,7 +252,7 @@ class TableSync:
         self.ctx.check_time()
         ids = [letter.record_id for letter in due]
         known = self.deps.index.get_many(self.table.name, ids, parallel=self.deps.max_parallel)
-        select = list(self.table.source_attributes())
+        select = list(self.select)
 
         def retry(record_id: str, _: None) -> Applied[IndexChange]:
             row = self.deps.dataverse.retrieve(self.table.entity_set, record_id, select)  # gone: a delete
@@ -271,7 +284,15 @@ class TableSync:
         else:
             decision = decide_change(change, known, shape=self.shape, generation=self.checkpoint.generation,
                                      full_read=full_read)  # fmt: skip
+        pending = None
+        if self.hook is not None and change is not None:
+            decision, pending = self.hook.adjust(record_id, change, decision, known,
+                                                 self.optout_records.get(record_id))  # fmt: skip
         applied = self.act(record_id, decision, known)
+        if pending is not None:
+            effect = applied.effect or IndexChange()
+            pending.href = effect.put.href if effect.put else (known.href if known else None)
+            applied = dataclasses.replace(applied, effect=dataclasses.replace(effect, optout=pending))
         return mark_seen(applied, known, seen_epoch) if seen_epoch else applied
 
     def act(self, record_id: str, decision: Decision, known: IndexEntry | None) -> Applied[IndexChange]:
@@ -298,13 +319,20 @@ class TableSync:
         for d in done:
             if d.applied.effect is not None and d.applied.effect.delete:
                 self.deps.index.delete(self.table.name, d.record_id)
+        if self.hook is not None:
+            self.hook.learn([d.applied.effect.optout for d in done if d.applied.effect and d.applied.effect.optout])
 
 
 def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: int) -> Applied[IndexChange]:
     """During a full read that needs a sweep, every synced record it meets is marked, written or not."""
     effect = applied.effect
     if effect is not None and effect.put is not None:
-        return dataclasses.replace(applied, effect=IndexChange(put=dataclasses.replace(effect.put, seen_epoch=epoch)))
+        return dataclasses.replace(
+            applied, effect=dataclasses.replace(effect, put=dataclasses.replace(effect.put, seen_epoch=epoch))
+        )
     if known is not None and not (effect is not None and effect.delete):
-        return dataclasses.replace(applied, effect=IndexChange(put=dataclasses.replace(known, seen_epoch=epoch)))
+        optout = effect.optout if effect is not None else None
+        return dataclasses.replace(
+            applied, effect=IndexChange(put=dataclasses.replace(known, seen_epoch=epoch), optout=optout)
+        )
     return applied
