@@ -67,6 +67,8 @@ class OptOutCursor:
                    int(state.get("queued", -1)), int(state.get("poisoned", -1)))  # fmt: skip
 
     def describe(self) -> str:
+        if not self.scope:
+            return "never run"
         if self.scope == WEBHOOKS:
             return f"queue={self.queued} poison={self.poisoned}" if self.queued >= 0 else "never run"
         return self.files.describe()

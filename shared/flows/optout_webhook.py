@@ -209,16 +209,32 @@ def webhooks_body(deps: OptOutDeps) -> FlowBody:
 
     def body(ctx: RunContext) -> bool:
         checkpoint = deps.checkpoints.load(FLOW, WEBHOOKS, OptOutCursor)
+        checkpoint.cursor.scope = WEBHOOKS
         ctx.cursor_from = checkpoint.cursor.describe()
-        processor = Processor(deps, dry_run=ctx.dry_run)
+
+        def save(outcome: str) -> None:
+            checkpoint.last_outcome, checkpoint.last_run_at = outcome, ctx.started_at
+            ctx.cursor_to = checkpoint.cursor.describe()
+            if not ctx.dry_run:
+                deps.checkpoints.save(checkpoint)
+
         if checkpoint.reset_requested:
             checkpoint.begin_replay()
             ctx.note("replay: the webhook path has no position to reset; `replay ingress contacts` rewrites every "
                      "contact's opt-outs through the same newest-applied record")  # fmt: skip
+        # The backlog first: status shows it even when the retries below stop on an outage.
+        queued, poisoned = deps.queue().backlog()
+        ctx.counts[Count.OPTOUT_QUEUED] = queued
+        ctx.counts[Count.OPTOUT_POISONED] = poisoned
+        if poisoned:
+            ctx.note(f"{poisoned} message(s) in {deps.queue().poison.queue_name}: their contacts are dead letters "
+                     "(deadletters optout --scope webhooks) and are retried from Dynamics by this timer")  # fmt: skip
+        checkpoint.cursor.queued, checkpoint.cursor.poisoned = queued, poisoned
+        save("partial")
+        processor = Processor(deps, dry_run=ctx.dry_run)
         due = deps.dead_letters.due(FLOW, WEBHOOKS, deps.dead_letter_max_attempts)
         contacts = [d.record_id for d in due if not d.record_id.startswith("message-")]
         executor = RecordExecutor(FLOW, WEBHOOKS, deps.dead_letters, ctx, max_parallel=deps.max_parallel)
-
         lock = threading.Lock()
 
         def retry(contact: str, _: None) -> Applied[None]:
@@ -230,17 +246,7 @@ def webhooks_body(deps: OptOutDeps) -> FlowBody:
         executor.run([(c, None) for c in contacts], retry, known_letters=contacts,
                      failed_count=Count.DEAD_LETTER_RETRIES_FAILED,
                      succeeded_count=Count.DEAD_LETTER_RETRIES_OK)  # fmt: skip
-        queued, poisoned = deps.queue().backlog()
-        ctx.counts[Count.OPTOUT_QUEUED] = queued
-        ctx.counts[Count.OPTOUT_POISONED] = poisoned
-        if poisoned:
-            ctx.note(f"{poisoned} message(s) in {deps.queue().poison.queue_name}: their contacts are dead letters "
-                     "(deadletters optout --scope webhooks) and are retried from Dynamics by this timer")  # fmt: skip
-        checkpoint.cursor.scope, checkpoint.cursor.queued, checkpoint.cursor.poisoned = WEBHOOKS, queued, poisoned
-        checkpoint.last_outcome, checkpoint.last_run_at = "completed", ctx.started_at
-        ctx.cursor_to = checkpoint.cursor.describe()
-        if not ctx.dry_run:
-            deps.checkpoints.save(checkpoint)
+        save("completed")
         return True
 
     return body

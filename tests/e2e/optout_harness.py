@@ -134,9 +134,9 @@ def optout_stack_factory(
     """make(mode, **settings) -> OptOutStack, without SFTP (the webhook path)."""
     made: list[Iterator[OptOutStack]] = []
 
-    def make(mode: str, **extra: str) -> OptOutStack:
+    def make(mode: str, config: Mapping[str, Any] | None = None, **extra: str) -> OptOutStack:
         generator = make_optout_stack(monkeypatch, dataverse_sandbox, campaign_sandbox, storage_connection_string,
-                                      table_prefix, mode, **extra)  # fmt: skip
+                                      table_prefix, mode, config=config, **extra)  # fmt: skip
         made.append(generator)
         return next(generator)
 
@@ -153,10 +153,10 @@ def optout_sftp_stack_factory(
     """make(mode, **settings) -> OptOutStack with Campaign's SFTP in this test's sshd folder (the file path)."""
     made: list[Iterator[OptOutStack]] = []
 
-    def make(mode: str, **extra: str) -> OptOutStack:
+    def make(mode: str, config: Mapping[str, Any] | None = None, **extra: str) -> OptOutStack:
         generator = make_optout_stack(monkeypatch, dataverse_sandbox, campaign_sftp_sandbox,
                                       storage_connection_string, table_prefix, mode, sshd=sshd_server,
-                                      sftp_root=sftp_folder, **extra)  # fmt: skip
+                                      sftp_root=sftp_folder, config=config, **extra)  # fmt: skip
         made.append(generator)
         return next(generator)
 
