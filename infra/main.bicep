@@ -93,6 +93,9 @@ param syncConfig string = 'config/sync.json'
 @description('[INGRESS_SCHEDULE] NCRONTAB (6 fields, UTC) of the ingress timer.')
 param ingressSchedule string = '0 */5 * * * *'
 
+@description('[OPTOUT_SCHEDULE] NCRONTAB (6 fields, UTC) of the opt-out timer (Campaign opt-out file, retries).')
+param optOutSchedule string = '0 */15 * * * *'
+
 // Keep it below host.json functionTimeout (Flex default: 30 minutes) so a run always ends checkpointed.
 @minValue(10)
 @description('[RUN_TIME_BUDGET_SECONDS] Time budget of one flow run; the run stops cleanly after it.')
@@ -231,6 +234,12 @@ var connectorBaseSettings = {
   SYNC_CONFIG: syncConfig
   INGRESS_SCHEDULE: ingressSchedule
   RUN_TIME_BUDGET_SECONDS: string(runTimeBudgetSeconds)
+  // The opt-out webhook queue, in the same account, through the same identity (role Storage Queue Data
+  // Contributor): the queue trigger's connection OPTOUT_QUEUE_STORAGE and the webhook function both read these.
+  OPTOUT_SCHEDULE: optOutSchedule
+  OPTOUT_QUEUE: 'optout-webhooks'
+  OPTOUT_QUEUE_STORAGE__queueServiceUri: storage.outputs.queueEndpoint
+  OPTOUT_QUEUE_STORAGE__credential: 'managedidentity'
 }
 
 // Secrets are Key Vault references without a version: the app picks up a rotated secret within 24 h.
