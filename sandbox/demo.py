@@ -1,8 +1,11 @@
-"""The main job on the local sandbox: ingress from a Dataverse sandbox into a Campaign sandbox.
+"""The main job on the local sandbox: ingress from a Dataverse sandbox into a Campaign sandbox, then opt-outs.
 
-Starts Azurite, both sandboxes, writes .local/local.settings.json pointing at them, then runs the
-operator CLI exactly as an operator would: a first run (the initial load, inactive contacts too), a
-round of Dynamics changes and a second run (the increment), an idle run, and `status`.
+Starts Azurite, both sandboxes and a local sshd (Campaign's SFTP), writes .local/local.settings.json pointing at
+them, then runs the operator CLI exactly as an operator would: a first run (the initial load, inactive contacts
+too), a round of Dynamics changes and a second run (the increment), an idle run, and `status`. Then opt-outs in
+bidirectional mode: an opt-out made in Dynamics reaches Campaign in seconds (the sandbox's webhook, the function
+app's HTTP function, the queue on Azurite, the queue-triggered processor), one made in Campaign reaches Dynamics
+through the export file, and `optout why` explains a contact.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import json
 import pathlib
 import random
 import sys
+import time
 
 from sandbox.azurite import Azurite
 from sandbox.campaign import CampaignSandbox, SandboxConfig
 from sandbox.dataverse import DataverseSandbox
 from sandbox.settings import sandbox_settings
+from sandbox.sshd import SshdServer
 from shared import cli
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -31,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     LOCAL.mkdir(exist_ok=True)
-    with Azurite.start() as azurite, DataverseSandbox() as dv, CampaignSandbox.start(SandboxConfig()) as acs:
+    with Azurite.start() as azurite, DataverseSandbox() as dv, SshdServer() as sshd, \
+            CampaignSandbox.start(SandboxConfig(sftp_root=str(sshd.root))) as acs:  # fmt: skip
         settings = LOCAL / "local.settings.json"
         settings.write_text(json.dumps({"IsEncrypted": False, "Values": local_values(dv, acs, azurite)}, indent=2))
         step(f"Dynamics sandbox at {dv.url}: {args.contacts} contacts, {args.cards} loyalty cards")
@@ -63,7 +69,75 @@ def main(argv: list[str] | None = None) -> int:
 
         profiles, cards = len(acs.rows("profile")), len(acs.rows("cusLoyaltyCard"))
         step(f"Campaign sandbox now holds {profiles} profiles and {cards} loyalty cards")
+        failed |= opt_outs(dv, acs, sshd, azurite, settings)
         return 1 if failed else 0
+
+
+def opt_outs(dv: DataverseSandbox, acs: CampaignSandbox, sshd: SshdServer, azurite: Azurite,
+             settings: pathlib.Path) -> int:  # fmt: skip
+    """Opt-outs both ways (bidirectional), with the function app's own functions behind local host stand-ins."""
+    import function_app
+    import shared.wiring
+    from sandbox.functions_host import LocalHttpHost, http_routes
+    from sandbox.queue_pump import QueueOptions, QueuePump
+    from shared.entrypoints.optout import handle_message
+    from shared.wiring import build_services, load_configuration
+
+    document = json.loads((REPO / "config" / "sync.example.json").read_text())
+    document["optOut"]["mode"] = "bidirectional"
+    values = json.loads(settings.read_text())["Values"]
+    values.update(SYNC_CONFIG=json.dumps(document), SFTP_HOST=sshd.host, SFTP_PORT=str(sshd.port),
+                  SFTP_USERNAME=sshd.username, SFTP_PRIVATE_KEY=sshd.client_private_key,
+                  SFTP_HOST_KEY=sshd.host_public_key, SFTP_EXPORT_FOLDER=str(sshd.root / "d365_loads" / "exports"),
+                  SFTP_ARCHIVE_FOLDER=str(sshd.root / "d365_loads" / "archive"))  # fmt: skip
+    optout_settings = LOCAL / "optout.settings.json"
+    optout_settings.write_text(json.dumps({"IsEncrypted": False, "Values": values}, indent=2))
+    base = ["--settings", str(optout_settings)]
+    shared.wiring._services = build_services(*load_configuration(values))  # what the functions run with
+    key = "demo-function-key"
+    with LocalHttpHost(http_routes(function_app.app), [key]) as host:
+        pump = QueuePump(azurite.connection_string, values["OPTOUT_QUEUE"], handle_message,
+                         QueueOptions.from_host_json()).start(min_interval=0.1)  # fmt: skip
+        try:
+            url = host.url("optout/webhook")
+            columns = ["donotbulkemail", "donotphone"]
+            step(f"opt-out, bidirectional: a webhook step on contact Create/Update of {', '.join(columns)} -> {url}")
+            dv.register_webhook(url, messages=["Create", "Update"], filtering_attributes=columns, auth="WebhookKey",
+                                value=key)  # fmt: skip
+            synced = {p["externalId"] for p in acs.rows("profile")}
+            rows = [r for r in dv.rows("contacts", limit=500) if r["contactid"] in synced]
+            in_dynamics = next(r["contactid"] for r in rows if not r["donotbulkemail"])
+            in_campaign = next(
+                r["contactid"] for r in rows if not r["donotbulkemail"] and r["contactid"] != in_dynamics
+            )
+
+            step(f"a Dynamics user opts contact {in_dynamics} out of bulk e-mail")
+            started = time.monotonic()
+            dv.update("contacts", in_dynamics, {"donotbulkemail": True})
+            while not acs.find_rows("profile", externalId=in_dynamics)[0]["denyListEmail"]:
+                if time.monotonic() - started > 30:
+                    print("  not in Campaign after 30 s")
+                    return 1
+                time.sleep(0.02)
+            print(f"  Campaign profile denyListEmail = true {time.monotonic() - started:.2f} s later")
+
+            step(f"contact {in_campaign} clicks Campaign's unsubscription link; Campaign's export workflow runs")
+            acs.advance_clock(1)
+            acs.unsubscribe(external_id=in_campaign)
+            exported = acs.export_optouts()
+            print(f"  {exported['file']}: {exported['rows']} profile(s) modified since the last export")
+            step("run optout --scope campaign-file: the export file into Dynamics")
+            failed = cli.main([*base, "run", "optout", "--scope", "campaign-file"])
+            row = dv.get("contacts", in_campaign) or {}
+            print(f"  Dynamics contact donotbulkemail = {str(bool(row.get('donotbulkemail'))).lower()}")
+            dv.flush_webhooks()  # Dataverse's webhook for the connector's own write: recognised, not sent back
+            pump.drain()
+
+            step(f"optout why {in_campaign}")
+            cli.main([*base, "optout", "why", in_campaign])
+            return failed
+        finally:
+            pump.stop()
 
 
 def local_values(dv: DataverseSandbox, acs: CampaignSandbox, azurite: Azurite) -> dict[str, str]:

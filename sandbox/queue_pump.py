@@ -27,8 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
-from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.core.exceptions import ResourceExistsError
+from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueClient, QueueMessage
 
 log = logging.getLogger("sandbox.queue_pump")

@@ -70,6 +70,7 @@ class Rule(enum.StrEnum):
     CAMPAIGN_NEWER = "bidirectional: Campaign newer, Campaign's value wins"
     OPT_OUT_WINS = "bidirectional: Dynamics newer or equal, opt-out TRUE wins"
     DYNAMICS_SOURCE = "toCampaign: Dynamics is the source of truth"
+    CREATED = "profile created by ingress with Dynamics' value"
     CAMPAIGN_SOURCE = "toDynamics: Campaign is the source of truth"
     OLDER = "older than the change already applied"
     DUPLICATE = "the change already applied (redelivery)"

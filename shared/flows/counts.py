@@ -38,7 +38,7 @@ class Count(enum.StrEnum):
     OPTOUT_IN_STEP = "optout_in_step"  # both sides already agree
     OPTOUT_OLDER = "optout_older_skipped"  # older than what was applied (reordered delivery)
     OPTOUT_DUPLICATE = "optout_duplicate_skipped"  # the change already applied (redelivery, or the other path)
-    OPTOUT_CONFLICTS = "optout_conflicts"  # both sides differed: the bidirectional rule decided
+    OPTOUT_RULE_DECIDED = "optout_rule_decided"  # the sides differed: the bidirectional conflict rule decided
     OPTOUT_ECHOES = "optout_echoes_skipped"  # per message: the connector's own write, not sent back
     OPTOUT_NO_PROFILE = "optout_no_profile"  # per contact: no Campaign profile yet (ingress carries it)
     OPTOUT_CONTACT_MISSING = "optout_contact_missing"  # per contact: gone in Dynamics

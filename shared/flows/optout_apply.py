@@ -243,7 +243,7 @@ class OptOutWriter:
             raise ApiError(Outcome.RETRY, 409, f"opt-out record of {contact} kept changing under us",
                            method="PUT", url="optoutapplied")  # fmt: skip
         counts.update(name for d in decisions if (name := count_of(d)))
-        counts.update(Count.OPTOUT_CONFLICTS for d in decisions if is_conflict(d))
+        counts.update(Count.OPTOUT_RULE_DECIDED for d in decisions if is_conflict(d))
         if not self.dry_run:
             self.audit.append(self.audit_entries(contact, decisions, source, note, audit_all=audit_all))
         return ContactResult(decisions, counts, href)

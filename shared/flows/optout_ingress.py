@@ -109,7 +109,7 @@ class IngressOptOuts:
             decisions = [decide_to_campaign(p.attribute, value, mark, record.get(p.attribute),
                                             campaign=sides.get(p.attribute)) for p, value in candidates]  # fmt: skip
         if creating:
-            decisions = [dataclasses.replace(d, rule=Rule.DYNAMICS_SOURCE) if d.writes else d for d in decisions]
+            decisions = [dataclasses.replace(d, rule=Rule.CREATED) if d.writes else d for d in decisions]
         wrote = {d.attribute: d.value for d in decisions if d.verdict is Verdict.WRITE_CAMPAIGN}
         names = {p.attribute: p.campaign for p, _ in candidates}
         if isinstance(decision, Write):
