@@ -1,11 +1,14 @@
-"""The main job on the local sandbox: ingress from a Dataverse sandbox into a Campaign sandbox, then opt-outs.
+"""The main job on the local sandbox: ingress from a Dataverse sandbox into a Campaign sandbox, and egress of
+Campaign's email events back onto the Dynamics timeline.
 
-Starts Azurite, both sandboxes and a local sshd (Campaign's SFTP), writes .local/local.settings.json pointing at
-them, then runs the operator CLI exactly as an operator would: a first run (the initial load, inactive contacts
-too), a round of Dynamics changes and a second run (the increment), an idle run, and `status`. Then opt-outs in
-bidirectional mode: an opt-out made in Dynamics reaches Campaign in seconds (the sandbox's webhook, the function
-app's HTTP function, the queue on Azurite, the queue-triggered processor), one made in Campaign reaches Dynamics
-through the export file, and `optout why` explains a contact.
+Starts Azurite, both sandboxes and an sshd (Campaign's SFTP), writes .local/local.settings.json and .local/sync.json
+(the shipped example with egress on) pointing at them, then runs the operator CLI exactly as an operator would:
+provisioning of the egress activity tables, a first ingress run (the initial load, inactive contacts too), a round
+of Dynamics changes and a second run (the increment), an idle run; then Campaign sends an email to synced profiles
+and exports its logs to the SFTP, egress runs, and the activities and tasks on the Dynamics side are counted (with
+one contact's timeline). Then opt-outs in bidirectional mode: an opt-out made in Dynamics reaches Campaign in seconds
+(the sandbox's webhook, the function app's HTTP function, the queue on Azurite, the queue-triggered processor), one
+made in Campaign reaches Dynamics through the export file, and `optout why` explains that contact; finally `status`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=5000, help="contacts seeded in Dynamics")
     parser.add_argument("--cards", type=int, default=200, help="loyalty cards created in Dynamics")
     parser.add_argument("--changes", type=int, default=100, help="Dynamics changes between the two runs")
+    parser.add_argument("--deliver", type=int, default=200, help="synced profiles Campaign sends an email to")
     args = parser.parse_args(argv)
 
     LOCAL.mkdir(exist_ok=True)
-    with Azurite.start() as azurite, DataverseSandbox() as dv, SshdServer() as sshd, \
-            CampaignSandbox.start(SandboxConfig(sftp_root=str(sshd.root))) as acs:  # fmt: skip
+    with (
+        Azurite.start() as azurite,
+        DataverseSandbox() as dv,
+        SshdServer() as sshd,
+        CampaignSandbox.start(SandboxConfig(sftp_root=str(campaign_sftp_root(sshd)))) as acs,
+    ):
         settings = LOCAL / "local.settings.json"
-        settings.write_text(json.dumps({"IsEncrypted": False, "Values": local_values(dv, acs, azurite)}, indent=2))
+        values = {**local_values(dv, acs, azurite), **egress_values(sshd, campaign_sftp_root(sshd))}
+        settings.write_text(json.dumps({"IsEncrypted": False, "Values": values}, indent=2))
         step(f"Dynamics sandbox at {dv.url}: {args.contacts} contacts, {args.cards} loyalty cards")
         dv.seed_contacts(args.contacts)
         inactive = sum(1 for r in dv.rows("contacts") if r["statecode"] == 1)
@@ -52,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
                                            "new_ContactId@odata.bind": f"/contacts({contact})"})  # fmt: skip
         base = ["--settings", str(settings)]
 
-        step("validate: settings and sync configuration (config/sync.example.json)")
+        step("provision egress: the activity tables, their columns and event-id keys Dynamics needs")
+        if cli.main([*base, "provision", "egress"]) != 0:
+            return 2
+        step("provision egress again: nothing left to create")
+        cli.main([*base, "provision", "egress"])
+        step("validate: settings and sync configuration (config/sync.example.json, egress on)")
         if cli.main([*base, "validate"]) != 0:
             return 2
         step("run 1: initial load")
@@ -64,17 +78,28 @@ def main(argv: list[str] | None = None) -> int:
         failed |= cli.main([*base, "run", "ingress"])
         step("run 3: nothing changed, nothing written")
         failed |= cli.main([*base, "run", "ingress"])
-        step("status")
-        cli.main([*base, "status"])
-
         profiles, cards = len(acs.rows("profile")), len(acs.rows("cusLoyaltyCard"))
         step(f"Campaign sandbox now holds {profiles} profiles and {cards} loyalty cards")
-        failed |= opt_outs(dv, acs, sshd, azurite, settings)
+
+        delivery = acs.deliver(count=min(args.deliver, profiles), seed=1, campaign_label="2019LoyaltyCamp",
+                               delivery_label="Spring newsletter")  # fmt: skip
+        exported = acs.export_logs()
+        files = ", ".join(exported["files"].values())
+        step(f"Campaign sends '{delivery['deliveryLabel']}' to {len(delivery['targets'])} synced profiles "
+             f"({len(delivery['excluded'])} denylisted ones excluded); its export workflows drop "
+             f"{sum(exported['rows'].values())} events on the SFTP ({files})")  # fmt: skip
+        step("egress: the email events onto the Dynamics timeline")
+        failed |= cli.main([*base, "run", "egress"])
+        show_egress(dv)
+        step("egress again: the files are archived, nothing to do")
+        failed |= cli.main([*base, "run", "egress"])
+        failed |= opt_outs(dv, acs, azurite, settings)
+        step("status")
+        cli.main([*base, "status"])
         return 1 if failed else 0
 
 
-def opt_outs(dv: DataverseSandbox, acs: CampaignSandbox, sshd: SshdServer, azurite: Azurite,
-             settings: pathlib.Path) -> int:  # fmt: skip
+def opt_outs(dv: DataverseSandbox, acs: CampaignSandbox, azurite: Azurite, settings: pathlib.Path) -> int:
     """Opt-outs both ways (bidirectional), with the function app's own functions behind local host stand-ins."""
     import function_app
     import shared.wiring
@@ -83,13 +108,11 @@ def opt_outs(dv: DataverseSandbox, acs: CampaignSandbox, sshd: SshdServer, azuri
     from shared.entrypoints.optout import handle_message
     from shared.wiring import build_services, load_configuration
 
-    document = json.loads((REPO / "config" / "sync.example.json").read_text())
+    document = json.loads((LOCAL / "sync.json").read_text())
     document["optOut"]["mode"] = "bidirectional"
-    values = json.loads(settings.read_text())["Values"]
-    values.update(SYNC_CONFIG=json.dumps(document), SFTP_HOST=sshd.host, SFTP_PORT=str(sshd.port),
-                  SFTP_USERNAME=sshd.username, SFTP_PRIVATE_KEY=sshd.client_private_key,
-                  SFTP_HOST_KEY=sshd.host_public_key, SFTP_EXPORT_FOLDER=str(sshd.root / "d365_loads" / "exports"),
-                  SFTP_ARCHIVE_FOLDER=str(sshd.root / "d365_loads" / "archive"))  # fmt: skip
+    sync = LOCAL / "sync-optout.json"
+    sync.write_text(json.dumps(document, indent=2))
+    values = {**json.loads(settings.read_text())["Values"], "SYNC_CONFIG": str(sync)}  # SFTP set for egress already
     optout_settings = LOCAL / "optout.settings.json"
     optout_settings.write_text(json.dumps({"IsEncrypted": False, "Values": values}, indent=2))
     base = ["--settings", str(optout_settings)]
@@ -143,6 +166,55 @@ def opt_outs(dv: DataverseSandbox, acs: CampaignSandbox, sshd: SshdServer, azuri
 def local_values(dv: DataverseSandbox, acs: CampaignSandbox, azurite: Azurite) -> dict[str, str]:
     sample = json.loads((REPO / "local.settings.sample.json").read_text())["Values"]
     return {**sample, **sandbox_settings(dv, acs, azurite.connection_string)}
+
+
+def campaign_sftp_root(sshd: SshdServer) -> pathlib.Path:
+    """Campaign's SFTP root, a folder the demo's sshd serves, with the folders of the file flows."""
+    root = sshd.root / "campaign"
+    for folder in ("imports", "exports", "archive"):
+        (root / "d365_loads" / folder).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def egress_values(sshd: SshdServer, sftp_root: pathlib.Path) -> dict[str, str]:
+    """The SFTP settings (the demo's sshd serves Campaign's SFTP root; no chroot, so absolute folders) and a mapping
+    document with egress on."""
+    document = json.loads((REPO / "config" / "sync.example.json").read_text())
+    document["egress"]["enabled"] = True
+    sync = LOCAL / "sync.json"
+    sync.write_text(json.dumps(document, indent=2))
+    return {
+        "SFTP_HOST": sshd.host,
+        "SFTP_PORT": str(sshd.port),
+        "SFTP_USERNAME": sshd.username,
+        "SFTP_PRIVATE_KEY": sshd.client_private_key,
+        "SFTP_HOST_KEY": sshd.host_public_key,
+        "SFTP_UPLOAD_FOLDER": str(sftp_root / "d365_loads" / "imports"),
+        "SFTP_EXPORT_FOLDER": str(sftp_root / "d365_loads" / "exports"),
+        "SFTP_ARCHIVE_FOLDER": str(sftp_root / "d365_loads" / "archive"),
+        "SYNC_CONFIG": str(sync),
+    }
+
+
+def show_egress(dv: DataverseSandbox) -> None:
+    """What landed on the Dynamics sandbox, and one contact's timeline as Dynamics shows it (activitypointers)."""
+    document = json.loads((LOCAL / "sync.json").read_text())
+    tables = document["egress"]["activityTables"]
+    landed = {event: dv.count(entity_set) for event, entity_set in tables.items() if not event.startswith("$")}
+    tasks = dv.rows("tasks", limit=100_000)
+    step(f"Dynamics sandbox: {sum(landed.values())} activities ({', '.join(f'{n} {e}' for e, n in landed.items())}) "
+         f"and {len(tasks)} follow-up tasks")  # fmt: skip
+    pointers = dv.rows("activitypointers", limit=100_000)
+    clicked = next((p["_regardingobjectid_value"] for p in pointers if p["activitytypecode"] == "new_campaignclick"),
+                   None)  # fmt: skip
+    if clicked is None:
+        return
+    contact = dv.get("contacts", clicked) or {}
+    print(f"  timeline of contact {contact.get('fullname') or clicked}:")
+    for row in sorted((p for p in pointers if p["_regardingobjectid_value"] == clicked),
+                      key=lambda p: p.get("actualend") or p.get("scheduledend") or ""):  # fmt: skip
+        when = row.get("actualend") or f"due {row.get('scheduledend')}"
+        print(f"    {when}  {row['activitytypecode']:<18} {row['subject']}")
 
 
 def make_changes(dv: DataverseSandbox, rng: random.Random, count: int) -> None:

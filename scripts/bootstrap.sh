@@ -33,3 +33,6 @@ if [ ! -x node_modules/.bin/azurite ] || [ "$(cat node_modules/.lock.sha 2>/dev/
   npm ci --no-audit --no-fund --silent
   echo "$lock" > node_modules/.lock.sha
 fi
+
+# The real Functions Python worker's venv (Python 3.13) for tests/worker; skipped where Python 3.13 is absent.
+.venv/bin/python -m tests.worker.worker_venv >/dev/null

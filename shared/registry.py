@@ -7,10 +7,11 @@ shared/entrypoints/, and one line here.
 from __future__ import annotations
 
 from shared.flows.definition import FlowDefinition
+from shared.flows.egress import EGRESS
 from shared.flows.ingress import INGRESS
 from shared.flows.optout import OPTOUT
 
-FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, OPTOUT)}
+FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, EGRESS, OPTOUT)}
 
 
 def flow(name: str) -> FlowDefinition:

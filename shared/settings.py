@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -102,6 +103,12 @@ class RunSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class EgressSettings:
+    schedule: str  # NCRONTAB of the egress timer
+    batch_size: int  # operations per Dataverse $batch request, at most 1000
+
+
+@dataclasses.dataclass(frozen=True)
 class OptOutSettings:
     schedule: str  # NCRONTAB of the opt-out timer (Campaign file, dead-letter retries, queue backlog)
     queue_name: str  # the webhook queue; the Functions host moves failing messages to <name>-poison
@@ -119,7 +126,9 @@ class Settings:
     run: RunSettings
     sync_config: str  # inline JSON or a path relative to the app root
     ingress_schedule: str
-    optout: OptOutSettings
+    egress: EgressSettings = EgressSettings("0 */15 * * * *", 1000)
+    telemetry_export: str = "off"  # off | azure-monitor (see shared.telemetry)
+    optout: OptOutSettings = OptOutSettings("0 */15 * * * *", "optout-webhooks", None, None, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,13 +149,16 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("DATAVERSE_CERTIFICATE", "PEM private key and certificate, instead of a secret", secret=True,
                 required=False),
     SettingSpec("DATAVERSE_CERTIFICATE_THUMBPRINT", "SHA-1 thumbprint of DATAVERSE_CERTIFICATE", required=False),
-    SettingSpec("DATAVERSE_AUTHORITY_HOST", "Entra authority host", "https://login.microsoftonline.com"),
+    SettingSpec("DATAVERSE_AUTHORITY_HOST", "Entra authority host, scheme and host only (no tenant path)",
+                "https://login.microsoftonline.com"),
     SettingSpec("DATAVERSE_PAGE_SIZE", "Rows per page (odata.maxpagesize), 1-5000", "5000"),
     SettingSpec("DATAVERSE_MAX_PARALLEL", "Concurrent Dataverse requests, 1-52", "4"),
     SettingSpec("DATAVERSE_CA_BUNDLE", "Extra CA bundle to trust (local sandbox only)", required=False),
-    SettingSpec("CAMPAIGN_BASE_URL", "Campaign API host", "https://mc.adobe.io"),
+    SettingSpec("CAMPAIGN_BASE_URL", "Campaign API host, scheme and host only (a trailing /<org>/campaign is dropped)",
+                "https://mc.adobe.io"),
     SettingSpec("CAMPAIGN_ORGANIZATION", "Campaign tenant id (<tenant>, or <tenant>-mkt-stage)"),
-    SettingSpec("CAMPAIGN_IMS_URL", "Adobe IMS host", "https://ims-na1.adobelogin.com"),
+    SettingSpec("CAMPAIGN_IMS_URL", "Adobe IMS host, scheme and host only (no /ims/token path)",
+                "https://ims-na1.adobelogin.com"),
     SettingSpec("CAMPAIGN_CLIENT_ID", "OAuth Server-to-Server client id (also the X-Api-Key)"),
     SettingSpec("CAMPAIGN_CLIENT_SECRET", "OAuth Server-to-Server client secret", secret=True),
     SettingSpec("CAMPAIGN_SCOPES", "Comma-separated IMS scopes from the Developer Console credential",
@@ -172,12 +184,17 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("SYNC_CONFIG", "Sync configuration: inline JSON, or a path relative to the app root",
                 "config/sync.json"),
     SettingSpec("INGRESS_SCHEDULE", "NCRONTAB (UTC) of the ingress timer", "0 */5 * * * *"),
+    SettingSpec("EGRESS_SCHEDULE", "NCRONTAB (UTC) of the egress timer", "0 */15 * * * *"),
+    SettingSpec("EGRESS_BATCH_SIZE", "Dataverse operations per $batch request of egress, 1-1000", "1000"),
     SettingSpec("RUN_TIME_BUDGET_SECONDS", "A run stops cleanly after this long (keep below functionTimeout)", "1500"),
     SettingSpec("DEAD_LETTER_MAX_ATTEMPTS", "Attempts before a dead letter is no longer retried", "5"),
     SettingSpec("HTTP_CONNECT_TIMEOUT_SECONDS", "Connect timeout of every HTTP call", "10"),
     SettingSpec("HTTP_READ_TIMEOUT_SECONDS", "Read timeout of every HTTP call", "120"),
-    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request", "300"),
+    SettingSpec("HTTP_MAX_RETRY_WAIT_SECONDS", "Cap of all retry waits of one request; 429 and 503 are retried until "
+                "it is reached, other transient errors at most 6 tries", "300"),
     SettingSpec("INITIAL_TRANSFER_THRESHOLD", "Tables with more rows load through files and SFTP", "500000"),
+    SettingSpec("TELEMETRY_EXPORT", "off, or azure-monitor: a process outside the Functions host (the CLI) sends its "
+                "logs to APPLICATIONINSIGHTS_CONNECTION_STRING itself", "off"),
     SettingSpec("OPTOUT_SCHEDULE", "NCRONTAB (UTC) of the opt-out timer: Campaign's opt-out file, retries",
                 "0 */15 * * * *"),
     SettingSpec("OPTOUT_QUEUE", "Storage queue between the opt-out webhook and its processor", "optout-webhooks"),
@@ -185,11 +202,14 @@ SPECS: tuple[SettingSpec, ...] = (
                 "storage", secret=True, required=False),
     SettingSpec("OPTOUT_QUEUE_STORAGE__queueServiceUri", "Queue service URI, reached with the app's managed "
                 "identity (Azure; with OPTOUT_QUEUE_STORAGE__credential=managedidentity)", required=False),
+    SettingSpec("OPTOUT_QUEUE_STORAGE__credential", "With the queue service URI: how the Functions host's queue "
+                "trigger signs in (the connector reads neither)", "managedidentity"),
     SettingSpec("OPTOUT_WEBHOOK_SECRET", "Optional shared secret the webhook sends in x-optout-webhook-secret",
                 secret=True, required=False),
 )  # fmt: skip
 
 _SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+TELEMETRY_EXPORTS = ("off", "azure-monitor")
 _NCRONTAB = re.compile(r"^\S+( \S+){4,5}$")
 
 
@@ -235,6 +255,32 @@ class _Reader:
             self.problems.append(Problem(name, "expected an http(s) URL"))
         return value.rstrip("/")
 
+    def host(self, name: str, organization: str = "") -> str:
+        """A base URL that must be scheme and host only: the code appends every path itself.
+
+        CAMPAIGN_BASE_URL is also accepted with its own `/<organization>/campaign` path (as Adobe writes
+        the API root), which is dropped; any other path is a problem naming the setting.
+        """
+        value = self.url(name)
+        parts = urllib.parse.urlsplit(value)
+        if not value or not parts.netloc:
+            return value
+        path = parts.path.rstrip("/")
+        segments = path.strip("/").split("/")
+        if organization and len(segments) == 2 and segments[1] == "campaign":
+            if segments[0] == organization:
+                path = ""
+            else:
+                self.problems.append(Problem(name, f"its path names organization {segments[0]!r}, not "
+                                             f"CAMPAIGN_ORGANIZATION {organization!r}: give the host only, "
+                                             f"e.g. {_SPEC_BY_NAME[name].default}"))  # fmt: skip
+                return value
+        if path or parts.query or parts.fragment:
+            extra = path + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+            self.problems.append(Problem(name, f"expected the host only, e.g. {_SPEC_BY_NAME[name].default}, "
+                                         f"without {extra!r}"))  # fmt: skip
+        return f"{parts.scheme}://{parts.netloc}"
+
     def number(self, name: str, cast: Callable[[str], T], low: float, high: float) -> T:
         value = self.text(name)
         try:
@@ -268,15 +314,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         client_secret=secret,
         certificate=certificate,
         certificate_thumbprint=thumbprint,
-        authority_host=r.url("DATAVERSE_AUTHORITY_HOST"),
+        authority_host=r.host("DATAVERSE_AUTHORITY_HOST"),
         page_size=r.number("DATAVERSE_PAGE_SIZE", int, 1, 5000),
         max_parallel=r.number("DATAVERSE_MAX_PARALLEL", int, 1, 52),
         ca_bundle=ca_bundle,
     )
+    organization = r.text("CAMPAIGN_ORGANIZATION")
     campaign = CampaignSettings(
-        base_url=r.url("CAMPAIGN_BASE_URL"),
-        organization=r.text("CAMPAIGN_ORGANIZATION"),
-        ims_url=r.url("CAMPAIGN_IMS_URL"),
+        base_url=r.host("CAMPAIGN_BASE_URL", organization),
+        organization=organization,
+        ims_url=r.host("CAMPAIGN_IMS_URL"),
         client_id=r.text("CAMPAIGN_CLIENT_ID"),
         client_secret=r.secret("CAMPAIGN_CLIENT_SECRET") or Secret(""),
         scopes=r.text("CAMPAIGN_SCOPES"),
@@ -308,8 +355,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         initial_transfer_threshold=r.number("INITIAL_TRANSFER_THRESHOLD", int, 1, 10**10),
     )
     schedule = r.text("INGRESS_SCHEDULE")
-    if schedule and not _NCRONTAB.match(schedule):
-        r.problems.append(Problem("INGRESS_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
+    egress = EgressSettings(r.text("EGRESS_SCHEDULE"), r.number("EGRESS_BATCH_SIZE", int, 1, 1000))
+    for name, value in (("INGRESS_SCHEDULE", schedule), ("EGRESS_SCHEDULE", egress.schedule)):
+        if value and not _NCRONTAB.match(value):
+            r.problems.append(Problem(name, "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
+
+    telemetry_export = r.text("TELEMETRY_EXPORT").lower()
+    if telemetry_export not in TELEMETRY_EXPORTS:
+        r.problems.append(Problem("TELEMETRY_EXPORT", f"expected one of {', '.join(TELEMETRY_EXPORTS)}"))
 
     optout = OptOutSettings(
         schedule=r.text("OPTOUT_SCHEDULE"),
@@ -335,6 +388,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run=run,
         sync_config=r.text("SYNC_CONFIG"),
         ingress_schedule=schedule,
+        egress=egress,
+        telemetry_export=telemetry_export,
         optout=optout,
     )
     if r.problems:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from shared.clients.campaign import CampaignClient, build_campaign_client
 from shared.clients.dataverse import DataverseClient, build_dataverse_client
 from shared.config.errors import ConfigError, Problem
-from shared.config.features import unbuilt_features
+from shared.config.features import missing_settings, unbuilt_features
 from shared.config.loader import load_sync_config
 from shared.config.model import SyncConfig
 from shared.http import RetryPolicy
@@ -98,6 +98,8 @@ def load_configuration(env: Mapping[str, str] | None = None) -> tuple[Settings, 
     except ConfigError as exc:
         config_problems = exc.problems
     problems += [dataclasses.replace(p, path=f"SYNC_CONFIG {p.path}") for p in config_problems]
+    if settings is not None and config is not None:
+        problems += missing_settings(config, sftp_configured=settings.sftp is not None)
     if problems or settings is None or config is None:
         raise ConfigError(problems)
     return settings, config

@@ -6,11 +6,11 @@ param functionAppName string
 @description('Every app setting, name to string value. This resource replaces the app settings as a whole.')
 param appSettings object
 
-resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+resource site 'Microsoft.Web/sites@2025-05-01' existing = {
   name: functionAppName
 }
 
-resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+resource settings 'Microsoft.Web/sites/config@2025-05-01' = {
   parent: site
   name: 'appsettings'
   properties: appSettings

@@ -1,5 +1,7 @@
 // Flex Consumption plan and the Python 3.11 Function App with a system-assigned identity. App settings are applied
 // by appsettings.bicep after the identity has its roles (rbac.bicep), so the first start finds working access.
+// Flex refuses or ignores many classic site properties (functions-app-settings.md, "Flex Consumption plan
+// deprecations": ftpsState, alwaysOn, linuxFxVersion, ...): none is set here, and tests/infra checks it.
 
 param planName string
 param functionAppName string
@@ -23,7 +25,15 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+@allowed([
+  'RollingUpdate'
+  'Recreate'
+])
+param siteUpdateStrategy string
+
+// 2025-05-01: the first Microsoft.Web API version whose schema has functionAppConfig.siteUpdateStrategy (older
+// Bicep CLIs may not know its types yet and warn BCP081; the template still deploys).
+resource plan 'Microsoft.Web/serverfarms@2025-05-01' = {
   name: planName
   location: location
   tags: tags
@@ -37,10 +47,13 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2025-05-01' = {
   name: functionAppName
   location: location
-  tags: tags
+  // azd deploys the `api` service of azure.yaml to the resource carrying this tag.
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
   kind: 'functionapp,linux'
   identity: {
     type: 'SystemAssigned'
@@ -50,9 +63,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
     }
-    // Flex declares runtime, scale and package source here instead of in app settings.
+    // Flex declares runtime, scale, package source and update strategy here instead of in app settings.
     functionAppConfig: {
       deployment: {
         storage: {
@@ -70,6 +82,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       runtime: {
         name: 'python'
         version: '3.11'
+      }
+      siteUpdateStrategy: {
+        type: siteUpdateStrategy
       }
     }
   }

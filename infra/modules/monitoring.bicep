@@ -10,7 +10,7 @@ param tags object
 @maxValue(730)
 param retentionInDays int = 30
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-02-01' = {
   name: logAnalyticsName
   location: location
   tags: tags
@@ -37,5 +37,6 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output appInsightsName string = appInsights.name
+output logAnalyticsName string = workspace.name
 // Not a secret once local auth is disabled: the key in it grants nothing without an Entra token.
 output connectionString string = appInsights.properties.ConnectionString

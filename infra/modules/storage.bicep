@@ -13,6 +13,9 @@ param deploymentContainerName string
 @description('Blob container the connector stages initial-transfer files in.')
 param stagingContainerName string
 
+@description('Storage queues the connector reads (the opt-out webhook queue); the host adds <name>-poison itself.')
+param queueNames array = []
+
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -20,7 +23,7 @@ param stagingContainerName string
 ])
 param skuName string = 'Standard_LRS'
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
   location: location
   tags: tags
@@ -45,12 +48,12 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
   parent: blobService
   name: deploymentContainerName
   properties: {
@@ -58,13 +61,25 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-resource stagingContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource stagingContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
   parent: blobService
   name: stagingContainerName
   properties: {
     publicAccess: 'None'
   }
 }
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2025-06-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-06-01' = [
+  for queueName in queueNames: {
+    parent: queueService
+    name: queueName
+  }
+]
 
 // State tables are created by the app on first use (Storage Table Data Contributor allows it).
 

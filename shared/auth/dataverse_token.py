@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from shared.http import ApiError, Outcome, TransportError
+from shared.http import ApiError, Outcome, TlsVerificationError, TransportError
+from shared.http.errors import certificate_failure, tls_failure_message
 from shared.http.tls import build_verified_session, with_default_timeout
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -33,6 +34,8 @@ _KNOWN_HOSTS = frozenset(
     }
 )
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+_TLS_HINT = ("trust its CA with DATAVERSE_CA_BUNDLE (a PEM bundle; e.g. the local sandbox's, or a TLS-inspecting "
+             "proxy's)")  # fmt: skip
 
 
 class TokenAcquisitionError(ApiError):
@@ -87,6 +90,7 @@ class DataverseTokenProvider:
                         token_cache=msal.TokenCache(),
                     )
                 except requests.RequestException as exc:
+                    self._raise_for_tls(exc)
                     raise TransportError(f"authority unreachable: {type(exc).__name__}", url=self.authority) from exc
                 except ValueError as exc:  # msal: bad authority or unreachable discovery document
                     raise TokenAcquisitionError(Outcome.FATAL, 0, f"authority rejected: {exc}"[:300]) from exc
@@ -97,6 +101,7 @@ class DataverseTokenProvider:
         try:
             result = app.acquire_token_for_client(scopes=self.scopes)
         except requests.RequestException as exc:
+            self._raise_for_tls(exc)
             raise TransportError(f"token endpoint unreachable: {type(exc).__name__}", url=self.authority) from exc
         token = result.get("access_token") if isinstance(result, dict) else None
         if token:
@@ -105,6 +110,13 @@ class DataverseTokenProvider:
         description = str((result or {}).get("error_description") or "").split("\r\n")[0][:200]
         outcome = Outcome.RETRY if error in _TRANSIENT_ERRORS else Outcome.FATAL
         raise TokenAcquisitionError(outcome, 0, f"Entra refused the token request: {error}: {description}", code=error)
+
+    def _raise_for_tls(self, exc: requests.RequestException) -> None:
+        """A certificate the configured trust rejects is a fatal, named problem, not "unreachable"."""
+        verify_error = certificate_failure(exc)
+        if verify_error is not None:
+            message = tls_failure_message(verify_error, self.authority, _TLS_HINT)
+            raise TlsVerificationError(message, url=self.authority) from exc
 
     def invalidate(self) -> None:
         app = self._app

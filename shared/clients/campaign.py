@@ -31,6 +31,7 @@ from typing import Any
 import requests
 
 from shared.auth.ims_token import ImsTokenProvider
+from shared.clients.ttl_cache import TtlCache
 from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TransportError, build_session, classify_status
 
 log = logging.getLogger("sync.campaign")
@@ -192,6 +193,7 @@ class Attribute:
     res_type: str  # technical type: string, memo, long, double, byte, date, datetime, boolean...
     read_only: bool = False
     values: tuple[str, ...] = ()  # enumeration value names
+    length: int | None = None  # maximum characters of a string attribute, when the metadata gives it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,7 +262,7 @@ class CampaignClient:
         self.api_key = api_key
         parts = urllib.parse.urlsplit(self.base_url)
         self._origin = (parts.scheme, parts.netloc)
-        self._types: dict[tuple[str, str], ResourceType] = {}
+        self._types: TtlCache[tuple[str, str], ResourceType] = TtlCache()
 
     # -- plumbing
 
@@ -306,14 +308,15 @@ class CampaignClient:
     def resource_type(self, name: str, *, root: str | None = None, refresh: bool = False) -> ResourceType:
         root = root or PROFILE_AND_SERVICES_EXT
         key = (root, name)
-        if refresh or key not in self._types:
-            body = self.get_json(self.url(f"{root}/resourceType/{name}"))
-            filters: dict[str, tuple[str, ...]] = {}
-            filters_href = (body.get("filters") or {}).get("href")
-            if filters_href:
-                filters = _parse_filters(self.get_json(filters_href))
-            self._types[key] = ResourceType(name=name, details=_parse_attributes(body), filters=filters)
-        return self._types[key]
+        cached = None if refresh else self._types.get(key)
+        if cached is not None:
+            return cached
+        body = self.get_json(self.url(f"{root}/resourceType/{name}"))
+        filters: dict[str, tuple[str, ...]] = {}
+        filters_href = (body.get("filters") or {}).get("href")
+        if filters_href:
+            filters = _parse_filters(self.get_json(filters_href))
+        return self._types.put(key, ResourceType(name=name, details=_parse_attributes(body), filters=filters))
 
     def validate_targets(
         self, resource: str, targets: Mapping[str, str | None], *, root: str | None = None
@@ -711,6 +714,7 @@ def _parse_attributes(body: Mapping[str, Any]) -> dict[str, Attribute]:
             res_type=str(item.get("resType", item.get("type", ""))),
             read_only=bool(item.get("readOnly", False)),
             values=names,
+            length=int(item["length"]) if isinstance(item.get("length"), int) and item["length"] > 0 else None,
         )
     return result
 

@@ -8,6 +8,7 @@ developer/data-platform/webapi/*.md and use-change-tracking-synchronize-data-ext
   `$deletedEntity` rows; $filter/$orderby/$expand/$top are refused with it, so filtering happens in the
   caller; an expired token (0x80044352) means "resync from scratch";
 - update = PATCH with If-Match: * (404 instead of an accidental create); upsert = PATCH without it;
+  create-if-absent = PATCH with If-None-Match: * (412 when the row exists; never an update);
 - $batch: at most 1000 operations, change sets are atomic, Prefer odata.continue-on-error;
 - service protection: 429 + Retry-After, codes 0x80072321/2/6 (retries live in HttpClient).
 
@@ -17,6 +18,8 @@ Bodies hold personal data: this module never logs them and keeps them out of exc
 from __future__ import annotations
 
 import dataclasses
+import enum
+import io
 import json
 import re
 import threading
@@ -26,10 +29,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
 
 import requests
 
 from shared.auth.dataverse_token import DataverseTokenProvider
+from shared.clients.ttl_cache import TtlCache
 from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TokenProvider, classify_status
 from shared.http.tls import build_verified_session
 
@@ -37,6 +42,7 @@ API_PATH = "/api/data/v9.2/"
 MAX_PAGE_SIZE = 5000
 MAX_BATCH_OPERATIONS = 1000
 EXPIRED_VERSION_STAMP = "0x80044352"
+RECORD_NOT_FOUND = "0x80040217"  # "<table> With Id = <id> Does Not Exist"
 THROTTLING_CODES = frozenset({"0x80072321", "0x80072322", "0x80072326"})
 ODATA_HEADERS: Mapping[str, str] = {
     "Accept": "application/json",
@@ -134,6 +140,14 @@ class EntityDefinition:
 
 
 @dataclasses.dataclass(frozen=True)
+class EntityKey:
+    logical_name: str
+    schema_name: str
+    attributes: tuple[str, ...]
+    index_status: str  # Pending | InProgress | Active | Failed
+
+
+@dataclasses.dataclass(frozen=True)
 class Operation:
     """One request of a $batch. Build with create/update/upsert/delete; `path` is relative to the API root."""
 
@@ -157,6 +171,11 @@ class Operation:
         return cls("PATCH", f"{entity_set}({id})", dict(body), entity_set=entity_set)
 
     @classmethod
+    def create_if_absent(cls, entity_set: str, id: str, body: Mapping[str, Any]) -> Operation:
+        """Create the row under this id unless it exists; an existing row is never changed (412 instead)."""
+        return cls("PATCH", f"{entity_set}({id})", dict(body), {"If-None-Match": "*"}, entity_set=entity_set)
+
+    @classmethod
     def delete(cls, entity_set: str, id: str) -> Operation:
         return cls("DELETE", f"{entity_set}({id})", entity_set=entity_set)
 
@@ -174,6 +193,33 @@ class OperationResult:
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
+
+
+class Creation(enum.Enum):
+    """What became of a create-if-absent operation (Operation.create_if_absent), from its status and code."""
+
+    CREATED = "created"
+    EXISTS = "exists"  # the row was there already: nothing was written
+    MISSING_REFERENCE = "missing_reference"  # a row it binds to (@odata.bind) does not exist (yet)
+    REFUSED = "refused"  # the row itself was refused (a value, a length): the record's own problem
+    RETRY = "retry"  # not processed, throttled or a server error: send it again
+    FATAL = "fatal"  # permissions or anything unexpected: stop
+
+
+def creation(result: OperationResult) -> Creation:
+    """Classify one create-if-absent part. With If-None-Match: * a 412 can only mean "exists" (the row, or another
+    row holding the same alternate key, 0x80060892); the row itself cannot be missing, so a 404 names a bind target."""
+    if result.ok:
+        return Creation.CREATED
+    if result.status == 0 or result.outcome in (Outcome.RETRY, Outcome.RATE_LIMITED):
+        return Creation.RETRY
+    if result.status == 412:
+        return Creation.EXISTS
+    if result.status == 404 or result.code.lower() == RECORD_NOT_FOUND:
+        return Creation.MISSING_REFERENCE
+    if result.outcome is Outcome.RECORD_ERROR:
+        return Creation.REFUSED
+    return Creation.FATAL
 
 
 def attribute_of_column(column: str) -> str:
@@ -210,10 +256,10 @@ class DataverseClient:
         self._slots = threading.BoundedSemaphore(max_parallel)  # bounds requests in flight across threads
         self._origin = _origin(self.api_url)
         self._cache_lock = threading.Lock()
-        self._definitions: dict[str, EntityDefinition] = {}
-        self._primary_keys: dict[str, str] = {}
-        self._labels: dict[tuple[str, str], dict[int, str]] = {}
-        self._who_am_i: str | None = None
+        self._definitions: TtlCache[str, EntityDefinition] = TtlCache()
+        self._primary_keys: dict[str, str] = {}  # an entity set's primary key never changes
+        self._labels: TtlCache[tuple[str, str], dict[int, str]] = TtlCache()
+        self._navigation: TtlCache[str, dict[str, dict[str, str]]] = TtlCache()
 
     # -- plumbing ------------------------------------------------------------------------------
     def _send(
@@ -262,17 +308,6 @@ class DataverseClient:
             for page in self.iter_rows(entity_set, select, filter=condition):
                 rows.extend(page.rows)
         return rows
-
-    def who_am_i(self) -> str:
-        """The systemuserid this client acts as (its application user), cached: the user that the connector's
-        own writes carry as InitiatingUserId in webhooks."""
-        with self._cache_lock:
-            cached = self._who_am_i
-        if cached is None:
-            cached = str(self._send("GET", self._url("WhoAmI")).json()["UserId"]).lower()
-            with self._cache_lock:
-                self._who_am_i = cached
-        return cached
 
     def iter_rows(
         self,
@@ -343,11 +378,32 @@ class DataverseClient:
             yield Page(rows, deleted, following, None if following else new_delta)
             current = self._check_link(following) if following else None
 
+    def who_am_i(self) -> str:
+        """The systemuserid the connector acts as (its application user): proves the credentials too."""
+        return str(self._send("GET", self._url("WhoAmI")).json()["UserId"]).lower()
+
+    def exists(self, entity_set: str, id: str) -> bool:
+        """Whether a row exists (one small read of its primary key)."""
+        return self.retrieve(entity_set, id, [self.primary_key(entity_set)]) is not None
+
+    def pending_changes(self, entity_set: str, select: Sequence[str], delta_link: str) -> bool:
+        """Whether changes wait behind a stored delta link, at the cost of one one-row request.
+
+        Dataverse cannot count a delta; the link is not advanced (the new one is not kept)."""
+        headers = {"Prefer": "odata.track-changes,odata.maxpagesize=1"}
+        try:
+            body = self._send("GET", self._check_link(delta_link), headers=headers).json()
+        except ApiError as error:
+            if error.code.lower() == EXPIRED_VERSION_STAMP:
+                raise ChangeTrackingExpired(error.outcome, error.status, error.message, code=error.code,
+                                            method="GET", url=delta_link) from error  # fmt: skip
+            raise
+        return bool(body.get("value")) or bool(body.get("@odata.nextLink"))
+
     # -- metadata ------------------------------------------------------------------------------
     def entity_definition(self, logical_name: str, *, refresh: bool = False) -> EntityDefinition:
         """Entity set name, change tracking flag and attribute types of a table (cached)."""
-        with self._cache_lock:
-            cached = None if refresh else self._definitions.get(logical_name)
+        cached = None if refresh else self._definitions.get(logical_name)
         if cached is not None:
             return cached
         url = self._url(
@@ -364,8 +420,8 @@ class DataverseClient:
             is_activity=bool(body.get("IsActivity")),
             attributes={a["LogicalName"]: a["AttributeType"] for a in body.get("Attributes", [])},
         )
+        self._definitions.put(logical_name, definition)
         with self._cache_lock:
-            self._definitions[logical_name] = definition
             self._primary_keys[definition.entity_set] = definition.primary_id
         return definition
 
@@ -397,8 +453,7 @@ class DataverseClient:
     def picklist_labels(self, entity: str, attribute: str) -> dict[int, str]:
         """Option value -> label of a Picklist, State, Status or Boolean column (cached)."""
         key = (entity, attribute)
-        with self._cache_lock:
-            cached = self._labels.get(key)
+        cached = self._labels.get(key)
         if cached is not None:
             return cached
         kind = self.entity_definition(entity).attributes.get(attribute)
@@ -419,9 +474,7 @@ class DataverseClient:
         if options is None:  # Boolean columns carry TrueOption/FalseOption
             options = [o for o in (option_set.get("TrueOption"), option_set.get("FalseOption")) if o]
         labels = {int(o["Value"]): _label(o.get("Label") or {}) for o in options}
-        with self._cache_lock:
-            self._labels[key] = labels
-        return labels
+        return self._labels.put(key, labels)
 
     def total_record_count(self, logical_names: Iterable[str]) -> dict[str, int]:
         """Row counts per table (RetrieveTotalRecordCount: a snapshot from the last 24 hours)."""
@@ -429,6 +482,57 @@ class DataverseClient:
         body = self._send("GET", self._url(f"RetrieveTotalRecordCount(EntityNames=[{names}])")).json()
         collection = body["EntityRecordCountCollection"]
         return {str(k): int(v) for k, v in zip(collection["Keys"], collection["Values"], strict=True)}
+
+    def logical_name_of(self, entity_set: str) -> str | None:
+        """The logical name of the table behind an entity set, or None when no table has it."""
+        url = self._url(f"EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute"
+                        f"&$filter=EntitySetName eq '{_quote_literal(entity_set)}'")  # fmt: skip
+        found = self._send("GET", url).json().get("value", [])
+        if not found:
+            return None
+        with self._cache_lock:
+            self._primary_keys[entity_set] = str(found[0]["PrimaryIdAttribute"])
+        return str(found[0]["LogicalName"])
+
+    def entity_keys(self, logical_name: str) -> dict[str, EntityKey]:
+        """The alternate keys of a table, by logical name (never cached: provisioning reads them after a change)."""
+        url = self._url(f"EntityDefinitions(LogicalName='{logical_name}')/Keys"
+                        "?$select=LogicalName,SchemaName,KeyAttributes,EntityKeyIndexStatus")  # fmt: skip
+        keys = {}
+        for item in self._send("GET", url).json().get("value", []):
+            key = EntityKey(
+                str(item["LogicalName"]),
+                str(item.get("SchemaName") or item["LogicalName"]),
+                tuple(item.get("KeyAttributes") or ()),
+                str(item.get("EntityKeyIndexStatus") or ""),
+            )
+            keys[key.logical_name] = key
+        return keys
+
+    def navigation_properties(self, logical_name: str, *, refresh: bool = False) -> dict[str, str]:
+        """Single-valued navigation properties of a table and the table each one leads to, from the service's
+        CSDL ($metadata): e.g. {"regardingobjectid_contact_task": "contact", ...} for task. Names of
+        polymorphic lookups differ per target and table, so they are read, not guessed. The document is
+        large on a real organisation: it is read once per process (and again after `max_age` or a refresh)."""
+        navigation = None if refresh else self._navigation.get("")
+        if navigation is None:
+            response = self._send("GET", self._url("$metadata"), headers={"Accept": "application/xml"})
+            navigation = self._navigation.put("", _navigation_from_csdl(response.content))
+        return dict(navigation.get(logical_name, {}))
+
+    def create_entity(self, definition: Mapping[str, Any]) -> None:
+        """POST EntityDefinitions: a table with its primary name column (an EntityMetadata body)."""
+        self._send("POST", self._url("EntityDefinitions"), json_body=dict(definition))
+
+    def create_attribute(self, logical_name: str, attribute: Mapping[str, Any]) -> None:
+        """POST EntityDefinitions(LogicalName='x')/Attributes: one column (an AttributeMetadata body)."""
+        self._send("POST", self._url(f"EntityDefinitions(LogicalName='{logical_name}')/Attributes"),
+                   json_body=dict(attribute))  # fmt: skip
+
+    def create_key(self, logical_name: str, key: Mapping[str, Any]) -> None:
+        """POST EntityDefinitions(LogicalName='x')/Keys: an alternate key (an EntityKeyMetadata body).
+        Dataverse builds its index in the background (EntityKeyIndexStatus Pending, then Active)."""
+        self._send("POST", self._url(f"EntityDefinitions(LogicalName='{logical_name}')/Keys"), json_body=dict(key))
 
     def primary_key(self, entity_set: str) -> str:
         """The primary key attribute of an entity set (cached metadata look-up)."""
@@ -473,6 +577,12 @@ class DataverseClient:
     def upsert(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None:
         """Create the row with this id, or update it if it exists."""
         self._send("PATCH", self._url(f"{entity_set}({id})"), json_body=dict(body))
+
+    def create_if_absent(self, entity_set: str, id: str, body: Mapping[str, Any]) -> bool:
+        """Create the row under this id unless it exists (If-None-Match: *); False when it was there already."""
+        response = self._send("PATCH", self._url(f"{entity_set}({id})"), headers={"If-None-Match": "*"},
+                              json_body=dict(body), allow=frozenset({412}))  # fmt: skip
+        return response.status_code != 412
 
     def delete(self, entity_set: str, id: str) -> None:
         self._send("DELETE", self._url(f"{entity_set}({id})"))
@@ -616,6 +726,31 @@ def _select(select: Sequence[str]) -> str:
     if isinstance(select, str) or not select:
         raise ValueError("select must be a non-empty list of column names")
     return ",".join(select)
+
+
+def _quote_literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+_EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+def _navigation_from_csdl(document: bytes) -> dict[str, dict[str, str]]:
+    """Entity type name -> {navigation property -> target type name} of the single-valued navigation properties."""
+    out: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for event, element in ElementTree.iterparse(io.BytesIO(document), events=("start", "end")):
+        if element.tag == f"{_EDM}EntityType":
+            if event == "start":
+                current = out.setdefault(str(element.get("Name")), {})
+            else:
+                current = None
+                element.clear()
+        elif event == "start" and element.tag == f"{_EDM}NavigationProperty" and current is not None:
+            target = str(element.get("Type") or "")
+            if not target.startswith("Collection("):
+                current[str(element.get("Name"))] = target.rsplit(".", 1)[-1]  # mscrm.contact / Microsoft...contact
+    return out
 
 
 def _label(label: Mapping[str, Any]) -> str:

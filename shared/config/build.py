@@ -6,6 +6,8 @@ from typing import Any
 
 from shared.config.model import (
     EGRESS_EVENTS,
+    EGRESS_FILE_PATTERN,
+    EGRESS_SOURCE_FIELDS,
     Combine,
     EgressConfig,
     FieldMapping,
@@ -77,6 +79,8 @@ def _filters(raw: dict[str, Any]) -> FilterSet:
 def _egress(raw: dict[str, Any]) -> EgressConfig:
     events = raw.get("events", {})
     tasks = raw.get("followUpTasks", {})
+    source = raw.get("source", {})
+    columns = source.get("columns", {})
     return EgressConfig(
         enabled=raw.get("enabled", False),
         events=frozenset(e for e in EGRESS_EVENTS if events.get(e, False)),
@@ -84,6 +88,11 @@ def _egress(raw: dict[str, Any]) -> EgressConfig:
         task_on_click=tasks.get("onClick", False),
         task_on_bounce=tasks.get("onBounce", False),
         task_due_days=int(tasks.get("dueInDays", DEFAULT_TASK_DUE_DAYS)),
+        source_columns={f: columns.get(f, f) for f in EGRESS_SOURCE_FIELDS},
+        source_pattern=source.get("pattern", EGRESS_FILE_PATTERN),
+        source_separator=source.get("separator", ";"),
+        activity_columns={k: v for k, v in raw.get("activityColumns", {}).items() if not k.startswith("$")},
+        owner=raw["owner"].lower() if raw.get("owner") else None,
     )
 
 

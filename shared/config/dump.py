@@ -21,6 +21,13 @@ def dump_sync_config(config: SyncConfig) -> dict[str, Any]:
                 "onBounce": egress.task_on_bounce,
                 "dueInDays": egress.task_due_days,
             },
+            "source": {
+                "pattern": egress.source_pattern,
+                "separator": egress.source_separator,
+                "columns": dict(egress.source_columns),
+            },
+            "activityColumns": dict(egress.activity_columns),
+            **({"owner": egress.owner} if egress.owner else {}),
         },
         "optOut": {
             "mode": opt_out.mode.value,

@@ -88,6 +88,36 @@ MAX_CUSTOM_TABLES = 20
 MAX_FIELDS_PER_TABLE = 50
 
 EGRESS_EVENTS = ("send", "open", "click", "bounce")
+# The columns of Campaign's event export (docs/campaign-event-export.md): logical field -> default header name.
+EGRESS_SOURCE_FIELDS = (
+    "eventId",
+    "eventType",
+    "eventDate",
+    "externalId",
+    "campaignId",
+    "campaignLabel",
+    "deliveryId",
+    "deliveryLabel",
+    "trackingUrl",
+    "mirrorPageUrl",
+    "failureType",
+    "failureReason",
+)
+EGRESS_REQUIRED_SOURCE_FIELDS = ("eventId", "eventType", "eventDate", "externalId")  # an export cannot leave them out
+EGRESS_FILE_PATTERN = "campaign_events_*.csv"
+# The columns egress writes on each activity table (docs/egress.md), besides subject, regarding and owner.
+EGRESS_ACTIVITY_FIELDS = (
+    "campaignName",
+    "deliveryName",
+    "campaignId",
+    "deliveryId",
+    "eventId",
+    "eventDate",
+    "trackingUrl",
+    "mirrorPageUrl",
+    "failureType",
+    "failureReason",
+)
 
 # Campaign's fixed opt-out fields. The D365 integration pages say denyList*, the profile data model and the API
 # samples say blackList*: both spellings are accepted and name the same field.
@@ -177,6 +207,14 @@ class EgressConfig:
     task_on_click: bool = False
     task_on_bounce: bool = False
     task_due_days: int = 2
+    # Campaign's export: logical field -> header name, None when the export leaves the column out.
+    source_columns: dict[str, str | None] = dataclasses.field(
+        default_factory=lambda: {f: f for f in EGRESS_SOURCE_FIELDS}
+    )
+    source_pattern: str = EGRESS_FILE_PATTERN
+    source_separator: str = ";"
+    activity_columns: dict[str, str] = dataclasses.field(default_factory=dict)  # overrides of <prefix>_<field>
+    owner: str | None = None  # systemuserid; None: the application user (WhoAmI)
 
 
 @dataclasses.dataclass(frozen=True)

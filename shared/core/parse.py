@@ -9,6 +9,7 @@ import uuid
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}:?\d{2})?")
 _GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
+_CANONICAL_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -43,6 +44,8 @@ def is_temporal_text(text: str) -> bool:
 
 def parse_guid(text: str) -> str | None:
     """The canonical lower-case form of a GUID (braces allowed), or None."""
+    if _CANONICAL_GUID.fullmatch(text):
+        return str(text)  # already canonical, as Dataverse writes ids: skip the uuid round trip
     if not _GUID.fullmatch(text):
         return None
     return str(uuid.UUID(text.strip("{}")))

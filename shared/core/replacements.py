@@ -9,7 +9,8 @@ value only when the row holds null. The first matching replacement wins, each fi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from shared.config.model import Replacement
@@ -51,3 +52,42 @@ def value_matches(value: Any, configured: Any) -> bool:
     if isinstance(value, str):
         return value == configured if isinstance(configured, str) else value == scalar_text(configured)
     return False
+
+
+def compile_matcher(configured: Sequence[Any]) -> Callable[[Any], int | None]:
+    """The position of the first configured value a row value matches (as value_matches decides), or None.
+
+    Built once per field: each configured value is filed under the keys it matches (its Boolean, its number,
+    its canonical text), so a row value costs one dictionary lookup in its own type instead of a comparison
+    with every configured value. The earliest position wins, as in replace_row.
+    """
+    null: int | None = None
+    booleans: dict[bool, int] = {}
+    numbers: dict[Decimal, int] = {}
+    texts: dict[str, int] = {}
+    for position, value in enumerate(configured):
+        if value is None:
+            null = position if null is None else null
+            continue
+        kind, key = scalar_key(value)
+        if kind == "bool":
+            booleans.setdefault(key, position)
+        elif kind == "num":
+            numbers.setdefault(key, position)  # Decimal hashes by value: 1, 1.0 and Decimal("1.00") meet
+        texts.setdefault(value if isinstance(value, str) else scalar_text(value), position)
+
+    def match(value: Any) -> int | None:
+        if value is None:
+            return null
+        if isinstance(value, str):
+            return texts.get(value)
+        if isinstance(value, bool):
+            return booleans.get(value)
+        if is_number(value):
+            try:
+                return numbers.get(to_decimal(value))
+            except ValueError:  # NaN/Infinity in a row matches nothing
+                return None
+        return None
+
+    return match

@@ -49,6 +49,10 @@ class ChangeFeedCursor:
         """The link to read from: inside a read its next link, between reads the delta link, else None."""
         return self.next_link or (self.delta_link if self.phase == INCREMENTAL else None)
 
+    def position(self) -> str:
+        """Where the next page comes from, as a short stable name (the links themselves are long)."""
+        return f"{self.phase}:{self.pages}:{_short(self.read_from())}"
+
     @property
     def full_read(self) -> bool:
         return self.phase == FULL_READ

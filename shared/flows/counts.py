@@ -32,6 +32,19 @@ class Count(enum.StrEnum):
     DELETES_UNKNOWN_AFTER_RESYNC = "deletes_unknown_after_resync"
     DELETES_IGNORED_AFTER_RESYNC = "deletes_ignored_after_resync"
 
+    # egress (Campaign email events -> Dynamics activities; CREATED / UNCHANGED count the activities)
+    TASKS_CREATED = "tasks_created"
+    TASKS_UNCHANGED = "tasks_unchanged"  # the follow-up task existed already: left as it is (maybe completed)
+    MALFORMED = "malformed"  # rows that are not events (dead-lettered with file and line)
+    BOUNCES_SOFT = "bounces_soft"  # counted, never written (only hard bounces land)
+    BOUNCES_IGNORED = "bounces_ignored"
+    EVENT_TYPE_OFF = "event_type_off"  # events of a type the mapping turns off
+    CONTACT_MISSING = "contact_missing"  # dead-lettered: no Dynamics contact with that id (yet); retried later
+    NEVER_LANDS = "never_lands"  # dead-lettered for good: no externalId, or not a contact id
+    WOULD_WRITE = "would_write"  # dry run: events that would be written (created, or found already there)
+    FILES_ARCHIVED = "files_archived"
+    FILES_UNREADABLE = "files_unreadable"  # left in place with the reason; later files go on
+
     # opt-out (per contact and attribute unless noted)
     OPTOUT_TO_CAMPAIGN = "optout_written_to_campaign"
     OPTOUT_TO_DYNAMICS = "optout_written_to_dynamics"

@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     from shared.wiring import Services
 
 
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One thing a pre-flight looked at on the live systems, and what is wrong with it (nothing: fine)."""
+
+    subject: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
 class UnknownScope(KeyError):
     def __init__(self, flow: str, scope: str, known: Sequence[str]) -> None:
         super().__init__(f"flow '{flow}' has no scope '{scope}' (has: {', '.join(known) or 'none'})")
@@ -31,6 +43,9 @@ class FlowDefinition:
     scopes: Callable[[SyncConfig], list[str]]  # the scopes it runs, in order
     bodies: Callable[[Services, Sequence[str]], list[tuple[str, FlowBody]]]
     blueprint: str  # module path of its Azure Functions Blueprint (attribute `bp`)
+    # Optional: checks of the live systems for these scopes (`validate`), and what waits for a scope (`status`).
+    preflight: Callable[[Services, Sequence[str]], list[Check]] | None = None
+    backlog: Callable[[Services, str], str] | None = None
 
     def run(
         self,

@@ -17,8 +17,9 @@ import collections
 import concurrent.futures
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shared.core.errors import RecordError
 from shared.flows.counts import Count
@@ -27,6 +28,9 @@ from shared.http import ApiError, Outcome
 from shared.state.deadletters import DeadLetterStore
 
 log = logging.getLogger("sync.executor")
+
+# In isolation, this many records failing in a row with server errors is an outage, not poison records.
+OUTAGE_AFTER = 3
 
 T = TypeVar("T")  # what the flow applies: a row, a delete, an event...
 E = TypeVar("E")  # what the flow's state learns from a finished record
@@ -44,6 +48,13 @@ class Applied(Generic[E]):
 class Done(Generic[E]):
     record_id: str
     applied: Applied[E]
+
+
+class _NotStarted:
+    """A record the executor dropped because an earlier error stopped the batch."""
+
+
+_NOT_STARTED = _NotStarted()
 
 
 def record_failure(error: BaseException) -> str | None:
@@ -77,12 +88,14 @@ class RecordExecutor:
         failed_count: str = Count.DEAD_LETTERED,
         succeeded_count: str | None = None,
         known_letters: Iterable[str] | None = None,
+        isolate: bool = False,
     ) -> collections.Counter[str]:
         """Apply every record; returns the counts (also added to ctx.counts).
 
         `count` renames a result (e.g. deleted -> deleted_after_resync); `succeeded_count` is counted too
         for each success (dead-letter retries); `known_letters` are the ids with an open dead letter when
-        the caller already knows them (else they are looked up for these ids)."""
+        the caller already knows them (else they are looked up for these ids); `isolate` applies the records
+        one by one and dead-letters a record that fails alone with a server error (see _isolated)."""
         counts: collections.Counter[str] = collections.Counter()
         if not records:
             return counts
@@ -94,22 +107,37 @@ class RecordExecutor:
         done: list[Done[E]] = []
         error: BaseException | None = None
 
-        def one(record_id: str, item: T) -> Applied[E] | None:
-            if self.ctx.out_of_time():
-                raise OutOfTime()
+        stop = threading.Event()  # set by the first error that is not a record's: nothing starts after it
+
+        def one(record_id: str, item: T) -> Applied[E] | _NotStarted | None:
+            if stop.is_set():
+                return _NOT_STARTED
             try:
+                if self.ctx.out_of_time():
+                    raise OutOfTime()
                 return apply(record_id, item)
             except (RecordError, ApiError) as exc:
                 reason = record_failure(exc)
                 if reason is None:
+                    if not isolate:
+                        stop.set()
                     raise
                 if not self.ctx.dry_run:
                     self.dead_letters.record(self.flow, self.scope, record_id, reason)
                 return None
+            except BaseException:
+                stop.set()
+                raise
 
+        if isolate:
+            try:
+                self._isolated(records, one, done, counts, failed_count)
+            except BaseException as exc:  # an outage: keep what finished, as in parallel
+                error = exc
+            return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
         pending = iter(records)
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            running: dict[concurrent.futures.Future[Applied[E] | None], str] = {}
+            running: dict[concurrent.futures.Future[Applied[E] | _NotStarted | None], str] = {}
 
             def submit_next() -> None:
                 for record_id, item in pending:
@@ -129,10 +157,22 @@ class RecordExecutor:
                         continue
                     if applied is None:
                         counts[failed_count] += 1
-                    else:
+                    elif isinstance(applied, Applied):
                         done.append(Done(record_id, applied))
                     if error is None:
                         submit_next()
+        return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
+
+    def _finish(
+        self,
+        done: list[Done[E]],
+        counts: collections.Counter[str],
+        open_letters: set[str],
+        learn: Callable[[list[Done[E]]], None] | None,
+        count: Callable[[str], str],
+        succeeded_count: str | None,
+        error: BaseException | None,
+    ) -> collections.Counter[str]:
         for item in done:
             counts[count(item.applied.count)] += 1
             if succeeded_count:
@@ -147,3 +187,42 @@ class RecordExecutor:
         if error is not None:
             raise error
         return counts
+
+    def _isolated(
+        self,
+        records: Sequence[tuple[str, T]],
+        one: Callable[[str, T], Any],
+        done: list[Done[E]],
+        counts: collections.Counter[str],
+        failed_count: str,
+    ) -> None:
+        """One record at a time, for a batch that failed several runs in a row: a record failing with a
+        server error while its neighbours go through is poison, and is dead-lettered so the rest moves on.
+        Several in a row failing is an outage: stop, and dead-letter none of them."""
+        suspects: list[tuple[str, ApiError]] = []
+        in_a_row = 0
+        for record_id, item in records:
+            try:
+                applied = one(record_id, item)
+            except ApiError as exc:
+                if exc.outcome is not Outcome.RETRY:
+                    raise
+                suspects.append((record_id, exc))
+                in_a_row += 1
+                if in_a_row >= OUTAGE_AFTER:
+                    raise
+                continue
+            in_a_row = 0
+            if applied is None:
+                counts[failed_count] += 1
+            else:
+                assert isinstance(applied, Applied), "in isolation every record is applied"
+                done.append(Done(record_id, applied))
+        if suspects and not done:
+            raise suspects[-1][1]  # nothing went through: not the records' fault
+        for record_id, error in suspects:
+            log.warning("executor.poison_record flow=%s scope=%s record=%s", self.flow, self.scope, record_id)
+            if not self.ctx.dry_run:
+                reason = f"fails alone while the rest of its batch goes through: {error.describe()}"
+                self.dead_letters.record(self.flow, self.scope, record_id, reason)
+            counts[failed_count] += 1

@@ -159,7 +159,9 @@ class FileFeed:
         def commit() -> None:
             cursor.records += len(items)
             save()
-            if last and not ctx.dry_run:  # a dry run moves nothing
+            if last and ctx.dry_run:  # a dry run moves nothing (and saves nothing): go on to the next file
+                cursor.file, cursor.records = "", 0
+            elif last:
                 self.store.archive(remote.path, self.archive_folder)
                 cursor.file, cursor.records = "", 0
                 cursor.archived += 1

@@ -11,7 +11,9 @@ entry into a PATCH instead of a duplicate.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 import itertools
 import logging
 import time
@@ -19,21 +21,23 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, CampaignConfigError, KeyFilter
-from shared.clients.dataverse import DataverseClient
+from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient
 from shared.config.model import PicklistMode, SyncConfig, TableMapping
 from shared.core.decisions import Decision, Remove, Skip, Write, decide_change, decide_delete
 from shared.core.errors import RecordError
 from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
-from shared.flows.definition import FlowDefinition
+from shared.flows.definition import Check, FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
 from shared.flows.optout_ingress import POSITION_COLUMNS, IngressOptOuts, Pending, ingress_hook
+from shared.flows.pipeline import Background, chunks, prefetched
 from shared.flows.runner import FlowBody, RunContext
 from shared.http import ApiError, Outcome
 from shared.state.checkpoints import Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import IndexEntry, RecordIndex
+from shared.state.optout_applied import AppliedRecord
 
 if TYPE_CHECKING:
     from shared.wiring import Services
@@ -43,6 +47,8 @@ log = logging.getLogger("sync.ingress")
 FLOW = "ingress"
 CHOICE_TYPES = ("Picklist", "State", "Status")
 SWEEP_CHUNK = 500
+CHUNK = 500  # records of a page written while the next chunk's index entries are read
+ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
 class IngressConfigError(Exception):
@@ -86,6 +92,39 @@ def _bodies(services: Services, scopes: Sequence[str]) -> list[tuple[str, FlowBo
     return [(name, ingress_body(services.config.table(name), deps)) for name in scopes]
 
 
+def _preflight(services: Services, scopes: Sequence[str]) -> list[Check]:
+    """Each table's mapping against both live instances: change tracking, columns and their types,
+    Campaign targets, key and lookup filter (what a run checks before writing)."""
+    deps = ingress_deps(services)
+    checks = []
+    for name in scopes:
+        table = services.config.table(name)
+        subject = f"table '{name}' ({table.entity} -> {table.resource})"
+        try:
+            resolve_shape(table, deps)
+        except IngressConfigError as exc:
+            checks.append(Check(subject, tuple(str(exc).split("; "))))
+        except ApiError as exc:
+            checks.append(Check(subject, (exc.describe(),)))
+        else:
+            checks.append(Check(subject))
+    return checks
+
+
+def _backlog(services: Services, scope: str) -> str:
+    cursor = CheckpointStore(services.state.table("checkpoints")).load(FLOW, scope, ChangeFeedCursor).cursor
+    table = services.config.table(scope)
+    if cursor.full_read:
+        total = services.dataverse.total_record_count([table.entity]).get(table.entity)
+        return f"full read at page {cursor.pages}; the table has ~{total} rows (24 h snapshot)"
+    assert cursor.delta_link is not None
+    try:
+        pending = services.dataverse.pending_changes(table.entity_set, table.source_attributes(), cursor.delta_link)
+    except ChangeTrackingExpired:
+        return "delta token expired: the next run reads the whole table"
+    return "changes waiting" if pending else "up to date"
+
+
 INGRESS = FlowDefinition(
     name=FLOW,
     description="Dynamics tables -> Campaign profiles and custom resources (change tracking)",
@@ -93,6 +132,8 @@ INGRESS = FlowDefinition(
     scopes=lambda config: [t.name for t in tables_to_sync(config)],
     bodies=_bodies,
     blueprint="shared.entrypoints.ingress",
+    preflight=_preflight,
+    backlog=_backlog,
 )
 
 
@@ -100,10 +141,9 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     """The runner's flow body for one table."""
 
     def body(ctx: RunContext) -> bool:
-        shape = resolve_shape(table, deps)
         hook = deps.optout_hook(table) if deps.optout_hook else None
-        if hook is not None:  # opt-outs also go through the newest-applied record (shared/flows/optout_ingress.py)
-            shape = dataclasses.replace(shape, hash_exclude=hook.hash_excluded)
+        # With the opt-out safety net, opt-outs go through the newest-applied record (shared/flows/optout_ingress.py).
+        shape = resolve_shape(table, deps, hash_exclude=hook.hash_excluded if hook else frozenset())
         checkpoint = deps.checkpoints.load(FLOW, table.name, ChangeFeedCursor)
         ctx.cursor_from = ctx.cursor_to = checkpoint.cursor.describe()
 
@@ -121,7 +161,18 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
         sync.retry_dead_letters()
         feed = ChangeFeed(deps.dataverse, table.entity_set, sync.select, clock=deps.clock)
         for page in feed.pages(checkpoint.cursor, ctx, save=save, sweep=sync.sweep_unseen):
-            checkpoint.add_counts(sync.apply_page(page))
+            position = checkpoint.cursor.position()
+            isolate = checkpoint.runs_stuck_at(position) >= ISOLATE_AFTER_RUNS
+            if isolate:
+                ctx.note(f"page failed {checkpoint.stuck_runs} runs in a row: its records go one by one")
+            try:
+                checkpoint.add_counts(sync.apply_page(page, isolate=isolate))
+            except ApiError as exc:
+                if exc.outcome is Outcome.RETRY:  # a server error after its retries: poison record or outage
+                    checkpoint.note_failure(position)
+                    save()
+                raise
+            checkpoint.moved_on()
             checkpoint.last_outcome, checkpoint.last_run_at = ("completed" if page.last else "partial"), ctx.started_at
             if page.last:
                 checkpoint.counters = {}  # counters are the totals of the read in progress
@@ -134,7 +185,7 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
 # ----------------------------------------------------------------------------------------- metadata
 
 
-def resolve_shape(table: TableMapping, deps: IngressDeps) -> TableShape:
+def resolve_shape(table: TableMapping, deps: IngressDeps, *, hash_exclude: frozenset[str] = frozenset()) -> TableShape:
     """Check the mapping against both instances before any write; every problem is reported at once."""
     problems: list[str] = []
     deps.dataverse.require_change_tracking(table.entity)  # names the table and how to enable it
@@ -176,7 +227,9 @@ def resolve_shape(table: TableMapping, deps: IngressDeps) -> TableShape:
     if problems:
         raise IngressConfigError(f"mapping '{table.name}' does not fit the instances: " + "; ".join(problems))
     renames = {configured: name for configured, name in instance_names.items() if configured != name}
-    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames)
+    lengths = {name: attr.length for name, attr in resource_type.details.items() if attr.length is not None}
+    return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames,
+                      max_lengths=lengths, hash_exclude=hash_exclude)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------- records
@@ -192,6 +245,7 @@ class IndexChange:
 
 
 Change = Mapping[str, Any] | None  # a row, or None for a delete
+Known = tuple[Mapping[str, IndexEntry], Mapping[str, "AppliedRecord"]]  # a chunk's index entries, opt-out records
 
 
 class TableSync:
@@ -204,7 +258,6 @@ class TableSync:
         self.table = table
         self.hook = hook
         self.select = (*table.source_attributes(), *(POSITION_COLUMNS if hook else ()))
-        self.optout_records: dict[str, Any] = {}
         self.deps = deps
         self.shape = shape
         self.checkpoint = checkpoint
@@ -215,7 +268,7 @@ class TableSync:
 
     # -- the three ways records arrive
 
-    def apply_page(self, page: FeedPage) -> dict[str, int]:
+    def apply_page(self, page: FeedPage, *, isolate: bool = False) -> dict[str, int]:
         """Every change of a page; the index learns the page's writes in bulk, even if it stops half way."""
         changes: dict[str, Change] = {}  # one change per record: the last one wins
         rejected = 0
@@ -227,22 +280,35 @@ class TableSync:
                 log.warning("ingress.row_without_id table=%s reason=%s", self.table.name, exc)
         for record_id in page.deleted_ids:
             changes[record_id] = None
-        known = self.deps.index.get_many(self.table.name, changes, parallel=self.deps.max_parallel)
-        if self.hook is not None:
-            rows = [record_id for record_id, change in changes.items() if change is not None]
-            self.optout_records = self.hook.prepare(rows, synced=known)
-        counts = self.executor.run(
-            list(changes.items()),
-            lambda record_id, change: self.apply(record_id, change, known.get(record_id), full_read=page.full_read,
-                                                 seen_epoch=page.seen_epoch),
-            learn=self.learn,
-        )  # fmt: skip
+        counts: collections.Counter[str] = collections.Counter()
+        # The index of the next chunk is read, and the index learns the last chunk, while a chunk is written.
+        with Background() as background:
+            for chunk, known in prefetched(chunks(list(changes.items()), CHUNK), self._known):
+                apply = functools.partial(self._apply_known, known, full_read=page.full_read,
+                                          seen_epoch=page.seen_epoch)  # fmt: skip
+                counts += self.executor.run(chunk, apply, learn=functools.partial(background.submit, self.learn),
+                                            isolate=isolate)  # fmt: skip
         # Counted once the page is through: a page that stops half way is read again next run.
         read: dict[str, int] = {Count.READ: len(page.rows) + len(page.deleted_ids)}
         if rejected:
             read[Count.REJECTED_WITHOUT_ID] = rejected
         self.ctx.counts.update(read)
         return {**read, **counts}
+
+    def _apply_known(
+        self, known: Known, record_id: str, change: Change, *, full_read: bool, seen_epoch: int
+    ) -> Applied[IndexChange]:
+        entries, optouts = known
+        return self.apply(record_id, change, entries.get(record_id), full_read=full_read, seen_epoch=seen_epoch,
+                          optout=optouts.get(record_id))  # fmt: skip
+
+    def _known(self, chunk: Sequence[tuple[str, Change]]) -> Known:
+        entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
+                                           parallel=self.deps.max_parallel)  # fmt: skip
+        if self.hook is None:
+            return entries, {}
+        rows = [record_id for record_id, change in chunk if change is not None]
+        return entries, self.hook.prepare(rows, synced=entries)
 
     def retry_dead_letters(self) -> None:
         """Failed records get another go with their current Dynamics state, up to the attempt limit."""
@@ -277,17 +343,17 @@ class TableSync:
     # -- one record
 
     def apply(
-        self, record_id: str, change: Change, known: IndexEntry | None, *, full_read: bool, seen_epoch: int = 0
-    ) -> Applied[IndexChange]:
+        self, record_id: str, change: Change, known: IndexEntry | None, *, full_read: bool, seen_epoch: int = 0,
+        optout: AppliedRecord | None = None,
+    ) -> Applied[IndexChange]:  # fmt: skip
+        pending = None
         if change is None:
             decision = decide_delete(known, apply_deletes=self.table.apply_deletes)
         else:
             decision = decide_change(change, known, shape=self.shape, generation=self.checkpoint.generation,
                                      full_read=full_read)  # fmt: skip
-        pending = None
-        if self.hook is not None and change is not None:
-            decision, pending = self.hook.adjust(record_id, change, decision, known,
-                                                 self.optout_records.get(record_id))  # fmt: skip
+            if self.hook is not None:
+                decision, pending = self.hook.adjust(record_id, change, decision, known, optout)
         applied = self.act(record_id, decision, known)
         if pending is not None:
             effect = applied.effect or IndexChange()
@@ -327,9 +393,8 @@ def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: in
     """During a full read that needs a sweep, every synced record it meets is marked, written or not."""
     effect = applied.effect
     if effect is not None and effect.put is not None:
-        return dataclasses.replace(
-            applied, effect=dataclasses.replace(effect, put=dataclasses.replace(effect.put, seen_epoch=epoch))
-        )
+        seen = dataclasses.replace(effect.put, seen_epoch=epoch)
+        return dataclasses.replace(applied, effect=dataclasses.replace(effect, put=seen))
     if known is not None and not (effect is not None and effect.delete):
         optout = effect.optout if effect is not None else None
         return dataclasses.replace(

@@ -94,6 +94,7 @@ class OptOutDeps:
         self.max_parallel = services.settings.campaign.max_parallel
         self.dead_letter_max_attempts = services.settings.run.dead_letter_max_attempts
         self._pairs: Pairs | None = None
+        self._own_user: str | None = None
         self._queue: OptOutQueue | None = None
         self._lock = threading.Lock()
 
@@ -108,6 +109,13 @@ class OptOutDeps:
             if self._pairs is None:
                 self._pairs = resolve_pairs(self.config, self.services.dataverse, self.services.campaign)
             return self._pairs
+
+    def own_user(self) -> str:
+        """The connector's application user (WhoAmI, once per process): the InitiatingUserId of its own writes."""
+        with self._lock:
+            if self._own_user is None:
+                self._own_user = self.services.dataverse.who_am_i()
+            return self._own_user
 
     def writer(self, *, dry_run: bool = False) -> OptOutWriter:
         return OptOutWriter(pairs=self.pairs(), profiles=Profiles(self.services.campaign, self.contacts, self.index),

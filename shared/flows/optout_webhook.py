@@ -148,7 +148,7 @@ class Processor:
 
     def apply(self, message: OptOutMessage) -> collections.Counter[str]:
         counts: collections.Counter[str] = collections.Counter()
-        own = self.deps.services.dataverse.who_am_i()
+        own = self.deps.own_user()
         if message.user is not None and message.user == own:
             counts[Count.OPTOUT_ECHOES] += 1
             self._audit_echo(message)

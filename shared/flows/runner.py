@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from shared.http import ApiError
+from shared.state.checkpoints import CheckpointStore
 from shared.state.lease import LeaseHeld, LeaseLost, RunLease
 from shared.state.runs import RunLog
 from shared.state.store import StateStore
+from shared.telemetry import log_run_summary
 
 log = logging.getLogger("sync.run")
 
@@ -89,6 +91,7 @@ class RunSummary:
     reason: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
     dry_run: bool = False
+    cursor_age_seconds: float | None = None  # since the scope's checkpoint was last saved (lag alerts)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
@@ -156,13 +159,21 @@ def run_flow(
         dry_run=dry_run,
     )
     if not dry_run:
+        summary.cursor_age_seconds = _cursor_age(state, flow, scope, clock())
         try:
             RunLog(state.table("runs")).append(dataclasses.asdict(summary), now=clock())
         except Exception:  # a lost summary row must not turn a good run into a failed one
             log.warning("run.summary_not_stored flow=%s scope=%s run=%s", flow, scope, run_id)
-    level = logging.ERROR if outcome == "failed" else logging.INFO
-    log.log(level, "run.summary %s", summary.to_json())
+    log_run_summary(log, dataclasses.asdict(summary))
     return summary
+
+
+def _cursor_age(state: StateStore, flow: str, scope: str, now: float) -> float | None:
+    try:
+        stored = CheckpointStore(state.table("checkpoints")).stored(flow, scope)
+    except Exception:  # storage trouble is reported by the run itself; the age is only a hint
+        return None
+    return round(now - stored.saved_at, 1) if stored and stored.saved_at else None
 
 
 def run_scopes(

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from shared.http.classify import Outcome, classify_status
-from shared.http.errors import ApiError, TransportError
-from shared.http.retry import RetryPolicy, parse_retry_after
+from shared.http.errors import ApiError, TlsVerificationError, TransportError, certificate_failure, tls_failure_message
+from shared.http.pacing import Gate, PacingPolicy, RateLearner, Ticket
+from shared.http.retry import THROTTLE_STATUSES, RetryPolicy, parse_retry_after
 
 log = logging.getLogger("sync.http")
+
+# What to do about an untrusted server certificate; only the Dataverse client can be given a CA bundle.
+TLS_HINT = "if a private or TLS-inspecting CA signs it, give that CA's bundle (DATAVERSE_CA_BUNDLE for Dataverse)"
 
 # (response) -> (outcome, error code, message). Clients pass their own to read their error bodies.
 Classifier = Callable[[requests.Response], tuple[Outcome, str, str]]
@@ -48,8 +55,10 @@ def build_session(pool_size: int = 16, user_agent: str = "d365-campaign-connecto
 class HttpClient:
     """Sends a request until it succeeds or its class says stop.
 
-    - RETRY and RATE_LIMITED: wait (Retry-After, or backoff with jitter) and resend, within the
-      attempt and total-wait caps.
+    - RATE_LIMITED (429) and 503: wait (Retry-After, or backoff with jitter) and resend until the waits of
+      the request reach the policy's max_total_wait. When the server names the wait, the client's gate for
+      that host closes: every thread of this client waits it out, instead of each collecting its own 429.
+    - Other RETRY (5xx, 408, a lost connection): the same, also within the policy's max_attempts.
     - AUTH_EXPIRED: invalidate the token and resend once.
     - FATAL and RECORD_ERROR: raise ApiError at once; the caller decides (stop, or dead-letter).
     """
@@ -61,6 +70,7 @@ class HttpClient:
         token_provider: TokenProvider | None = None,
         classifier: Classifier = default_classifier,
         policy: RetryPolicy | None = None,
+        pacing: PacingPolicy | None = None,
         timeout: tuple[float, float] = (10.0, 120.0),
         default_headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -71,11 +81,14 @@ class HttpClient:
         self.token_provider = token_provider
         self.classifier = classifier
         self.policy = policy or RetryPolicy()
+        self.pacing = pacing or PacingPolicy()
         self.timeout = timeout
         self.default_headers = dict(default_headers or {})
         self.sleep = sleep
         self.clock = clock
         self.rand = rand
+        self._hosts: dict[str, tuple[Gate, RateLearner | None]] = {}
+        self._hosts_lock = threading.Lock()
 
     def request(
         self,
@@ -96,26 +109,34 @@ class HttpClient:
         Answers that prove nothing was done (429, 503) are still retried.
         """
         policy = self.policy
+        gate, learner = self._pace(url)
         waited = 0.0
         refreshed = False
         attempt = 0
+        failures = 0  # transient failures other than 429/503: bounded by max_attempts
         while True:
             attempt += 1
+            waited += self._wait_turn(gate, learner, policy.max_total_wait - waited, method, url)
             merged = dict(self.default_headers)
             if self.token_provider is not None:
                 merged["Authorization"] = f"Bearer {self.token_provider.token()}"
             merged.update(headers or {})
+            sent_at = self.clock()
             try:
                 response = self.session.request(
                     method, url, headers=merged, params=params, json=json, data=data, timeout=self.timeout
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                verify_error = certificate_failure(exc)
+                if verify_error is not None:  # an untrusted certificate stays untrusted: do not retry
+                    raise TlsVerificationError(tls_failure_message(verify_error, url, TLS_HINT),
+                                               method=method, url=url) from exc  # fmt: skip
+                failures += 1
                 delay = policy.backoff(attempt, self.rand)
-                maybe_applied = not isinstance(exc, requests.ConnectTimeout) and not _never_sent(exc)
-                if not idempotent and maybe_applied:
+                if not idempotent and not never_sent(exc):
                     raise TransportError(f"{type(exc).__name__}; not resent (may have been applied)",
                                          method=method, url=url) from exc  # fmt: skip
-                if attempt >= policy.max_attempts or waited + delay > policy.max_total_wait:
+                if failures >= policy.max_attempts or waited + delay > policy.max_total_wait:
                     raise TransportError(
                         f"{type(exc).__name__} after {attempt} attempts", method=method, url=url
                     ) from exc
@@ -124,7 +145,10 @@ class HttpClient:
                 waited += delay
                 continue
 
-            if response.status_code in allow:
+            status = response.status_code
+            if learner is not None and status not in THROTTLE_STATUSES:
+                learner.accepted(sent_at)
+            if status in allow:
                 return response
             outcome, code, message = self.classifier(response)
             if outcome is Outcome.OK:
@@ -134,27 +158,113 @@ class HttpClient:
                 self.token_provider.invalidate()
                 log.info("http.token_refresh %s", _event(method, url, attempt, "401", 0.0))
                 continue
-            if outcome.retryable and (idempotent or response.status_code in (429, 503)):
+            throttled = status in THROTTLE_STATUSES
+            if outcome.retryable and (idempotent or throttled):
+                failures += 0 if throttled else 1
                 delay = self._delay(response, outcome, attempt)
-                if attempt < policy.max_attempts and waited + delay <= policy.max_total_wait:
-                    log.warning("http.retry %s", _event(method, url, attempt, str(response.status_code), delay))
-                    self.sleep(delay)
-                    waited += delay
+                if outcome is Outcome.RATE_LIMITED or "Retry-After" in response.headers:
+                    # The server named the wait: close the host's gate, so every thread of this client waits it
+                    # out; this request's wait is until the gate opens (another thread may have closed it longer).
+                    ticket, hold = self._close_gate(gate, learner, sent_at, delay)
+                else:
+                    ticket, hold = None, delay  # this request's own trouble: only it backs off
+                if (throttled or failures < policy.max_attempts) and waited + hold <= policy.max_total_wait:
+                    log.warning("http.retry %s", _event(method, url, attempt, str(status), hold))
+                    self.sleep(hold)
+                    waited += hold
+                    if ticket is not None:
+                        waited += self._wait_out(gate, ticket, policy.max_total_wait - waited, method, url)
                     continue
-            raise ApiError(outcome, response.status_code, message, code=code, method=method, url=url)
+            raise ApiError(outcome, status, message, code=code, method=method, url=url)
+
+    def _pace(self, url: str) -> tuple[Gate, RateLearner | None]:
+        host = _host(url)
+        with self._hosts_lock:
+            pace = self._hosts.get(host)
+            if pace is None:
+                learner = RateLearner(self.pacing) if self.pacing.learn_rate else None
+                pace = self._hosts[host] = (Gate(), learner)
+            return pace
+
+    def _wait_turn(self, gate: Gate, learner: RateLearner | None, budget: float, method: str, url: str) -> float:
+        """Before sending: wait for the host's gate (a Retry-After another thread got) and the learned rate."""
+        hold, ticket = gate.hold(self.clock())
+        waited = 0.0
+        if hold > 0:
+            if hold > budget:
+                raise _gate_too_long(method, url)
+            self.sleep(hold)
+            waited = hold + self._wait_out(gate, ticket, budget - hold, method, url)
+        if learner is not None:
+            slot = learner.acquire(self.clock())
+            if slot > 0:
+                self.sleep(slot)
+                waited += slot
+        return waited
+
+    def _wait_out(self, gate: Gate, ticket: Ticket, budget: float, method: str, url: str) -> float:
+        """After waiting a ticket: open the gate for everyone, or wait the extension another thread made."""
+        waited = 0.0
+        extension, ticket = gate.waited(ticket)
+        while extension > 0:
+            if waited + extension > budget:
+                raise _gate_too_long(method, url)
+            self.sleep(extension)
+            waited += extension
+            extension, ticket = gate.waited(ticket)
+        return waited
+
+    def _close_gate(
+        self, gate: Gate, learner: RateLearner | None, sent_at: float, delay: float
+    ) -> tuple[Ticket, float]:
+        """The ticket to wait on and this request's wait: its own delay, or longer if the gate already was."""
+        now = self.clock()
+        if learner is not None:
+            learner.throttled(now, sent_at, delay)
+        ticket = gate.close(now + delay)
+        return ticket, (delay if ticket.until == now + delay else ticket.until - now)
 
     def _delay(self, response: requests.Response, outcome: Outcome, attempt: int) -> float:
         if outcome is Outcome.RATE_LIMITED or "Retry-After" in response.headers:
             server = parse_retry_after(response.headers.get("Retry-After"), self.clock())
-            if server is not None:
+            if server:  # a Retry-After of 0 paces nothing: back off as without one
                 return server
         return self.policy.backoff(attempt, self.rand)
 
 
-def _never_sent(exc: Exception) -> bool:
-    """Connection refused or not established: the request cannot have reached the server."""
-    text = str(exc)
-    return "Connection refused" in text or "NewConnectionError" in text or "Failed to establish" in text
+def never_sent(exc: BaseException) -> bool:
+    """Whether a connection error happened before the request could reach the server.
+
+    Decided from urllib3's exception types anywhere in the cause chain (requests wraps them in MaxRetryError):
+    the connection could not be established (NewConnectionError: refused, unreachable, name not resolved) or
+    timed out while connecting (ConnectTimeoutError). Anything else (a reset, a read timeout, a connection
+    closed before the answer) may have reached the server after the request was sent.
+    """
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, NewConnectionError | ConnectTimeoutError):
+            return True
+        if isinstance(error, MaxRetryError) and isinstance(error.reason, BaseException):
+            pending.append(error.reason)
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+        pending.extend(a for a in error.args if isinstance(a, BaseException))
+    return False
+
+
+def _gate_too_long(method: str, url: str) -> ApiError:
+    return ApiError(
+        Outcome.RATE_LIMITED, 429, "the host's Retry-After passes the retry wait cap", method=method, url=url
+    )
+
+
+def _host(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _event(method: str, url: str, attempt: int, reason: str, delay: float) -> str:

@@ -62,6 +62,8 @@ class Checkpoint(Generic[C]):
     last_run_at: str = ""  # start of the run that saved last (UTC, ISO 8601)
     counters: dict[str, int] = dataclasses.field(default_factory=dict)  # totals since the cursor's phase began
     saved_at: float = 0.0  # epoch seconds of the last save: the cursor's age
+    stuck_at: str = ""  # the position the last runs failed at, when they did (see note_failure)
+    stuck_runs: int = 0  # how many runs in a row failed there
     etag: str | None = dataclasses.field(default=None, compare=False)
 
     def begin_replay(self) -> None:
@@ -69,6 +71,18 @@ class Checkpoint(Generic[C]):
         self.generation += 1
         self.reset_requested = False
         self.counters = {}
+
+    def note_failure(self, position: str) -> int:
+        """A run failed at `position` (an error that was not a record's): how many in a row now."""
+        self.stuck_runs = self.stuck_runs + 1 if self.stuck_at == position else 1
+        self.stuck_at = position
+        return self.stuck_runs
+
+    def runs_stuck_at(self, position: str) -> int:
+        return self.stuck_runs if self.stuck_at == position else 0
+
+    def moved_on(self) -> None:
+        self.stuck_at, self.stuck_runs = "", 0
 
     def add_counts(self, counts: Mapping[str, int]) -> None:
         for name, value in counts.items():
@@ -89,9 +103,11 @@ class StoredCheckpoint:
     last_run_at: str
     counters: dict[str, int]
     saved_at: float
+    stuck_at: str = ""
+    stuck_runs: int = 0
 
 
-_ENVELOPE = ("generation", "reset_requested", "last_outcome", "last_run_at", "saved_at")
+_ENVELOPE = ("generation", "reset_requested", "last_outcome", "last_run_at", "saved_at", "stuck_at", "stuck_runs")
 
 
 class CheckpointStore:
@@ -118,6 +134,8 @@ class CheckpointStore:
             last_run_at=stored.last_run_at,
             counters=stored.counters,
             saved_at=stored.saved_at,
+            stuck_at=stored.stuck_at,
+            stuck_runs=stored.stuck_runs,
             etag=entity.metadata["etag"],
         )
 
@@ -207,4 +225,6 @@ def _stored(entity: Mapping[str, Any]) -> StoredCheckpoint:
         last_run_at=str(entity.get("last_run_at") or ""),
         counters=dict(json.loads(entity.get("counters") or "{}")),
         saved_at=float(entity.get("saved_at") or 0.0),
+        stuck_at=str(entity.get("stuck_at") or ""),
+        stuck_runs=int(entity.get("stuck_runs") or 0),
     )

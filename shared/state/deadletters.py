@@ -1,14 +1,18 @@
 """Dead letters: records that failed, with the reason, kept until a later run succeeds or gives up.
 
-Only ids and reasons are stored; reasons are built from field names and error codes, never values.
+Only ids and reasons are stored; reasons are built from field names and error codes, never values. A flow
+whose source cannot be read again (egress: its files are archived) may keep what it needs to retry the record in
+a separate `payload` (JSON; ids, labels, dates and URLs, never in the reason).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -17,6 +21,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.state.keys import partition, safe_key
 
 MAX_REASON = 1000
+MAX_PAYLOAD = 30_000  # characters of JSON: a Table Storage string property holds 32K characters
 _IDS_PER_QUERY = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
 
 
@@ -29,6 +34,7 @@ class DeadLetter:
     attempts: int
     first_seen: float
     last_seen: float
+    payload: dict[str, Any] | None = None  # what the flow needs to retry the record, when it keeps it
 
 
 class DeadLetterStore:
@@ -36,23 +42,27 @@ class DeadLetterStore:
         self._table = table
         self._clock = clock
 
-    def record(self, flow: str, scope: str, record_id: str, reason: str) -> DeadLetter:
+    def record(
+        self, flow: str, scope: str, record_id: str, reason: str, payload: Mapping[str, Any] | None = None
+    ) -> DeadLetter:
         """Add a failure, or count one more attempt of a known one (safe under concurrent writers)."""
         pk, rk = partition(flow, scope), safe_key(record_id)
         reason = reason[:MAX_REASON]
+        stored = {} if payload is None else {"payload": _payload_text(payload)}
         while True:
             now = self._clock()
             try:
                 current = self._table.get_entity(pk, rk)
             except ResourceNotFoundError:
                 entity = {"PartitionKey": pk, "RowKey": rk, "flow": flow, "scope": scope, "record_id": record_id,
-                          "reason": reason, "attempts": 1, "first_seen": now, "last_seen": now}  # fmt: skip
+                          "reason": reason, "attempts": 1, "first_seen": now, "last_seen": now, **stored}  # fmt: skip
                 try:
                     self._table.create_entity(entity)
                 except ResourceExistsError:
                     continue
                 return self._from_entity(entity)
             current["reason"] = reason
+            current.update(stored)
             current["attempts"] = int(current["attempts"]) + 1
             current["last_seen"] = now
             try:
@@ -112,6 +122,15 @@ class DeadLetterStore:
         """Dead letters still worth retrying."""
         return [d for d in self.entries(flow, scope) if d.attempts < max_attempts]
 
+    def rearm(self, flow: str, scope: str) -> int:
+        """Make every dead letter of a scope due again (an operator's "retry now"); returns how many."""
+        letters = self.entries(flow, scope)
+        for letter in letters:
+            entity = self._table.get_entity(partition(flow, scope), safe_key(letter.record_id))
+            entity["attempts"] = 0
+            self._table.update_entity(entity, mode=UpdateMode.REPLACE)
+        return len(letters)
+
     def purge(self, flow: str, scope: str) -> int:
         """Forget every dead letter of a scope (an operator's decision); returns how many went."""
         letters = self.entries(flow, scope)
@@ -129,4 +148,12 @@ class DeadLetterStore:
             attempts=int(entity["attempts"]),
             first_seen=float(entity["first_seen"]),
             last_seen=float(entity["last_seen"]),
+            payload=json.loads(entity["payload"]) if entity.get("payload") else None,
         )
+
+
+def _payload_text(payload: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(payload), separators=(",", ":"), sort_keys=True)
+    if len(text) > MAX_PAYLOAD:
+        raise ValueError(f"a dead-letter payload holds at most {MAX_PAYLOAD} characters of JSON")
+    return text

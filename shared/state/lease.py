@@ -6,6 +6,7 @@ every flow takes this lease first. It expires on its own, so a crashed holder bl
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -51,6 +52,7 @@ class RunLease:
         return {
             "PartitionKey": _PARTITION,
             "RowKey": safe_key(self.name),
+            "name": self.name,
             "owner": self.owner,
             "expires_at": self._clock() + self.duration,
         }
@@ -104,3 +106,32 @@ class RunLease:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldLease:
+    flow: str
+    scope: str
+    owner: str  # the run id holding it
+    expires_at: float  # epoch seconds
+
+
+def held_leases(table: TableClient, clock: Callable[[], float] = time.time) -> list[HeldLease]:
+    """Leases not yet expired: runs in progress, or dead runs still blocking their scope."""
+    now = clock()
+    out = []
+    for entity in table.query_entities("PartitionKey eq @pk", parameters={"pk": _PARTITION}):
+        if float(entity["expires_at"]) <= now:
+            continue
+        flow, _, scope = str(entity.get("name") or entity["RowKey"]).partition("~")
+        out.append(HeldLease(flow, scope, str(entity["owner"]), float(entity["expires_at"])))
+    return out
+
+
+def clear_lease(table: TableClient, flow: str, scope: str) -> bool:
+    """Remove a lease (an operator's decision, after checking its run is dead); False when there was none."""
+    try:
+        table.delete_entity(_PARTITION, safe_key(f"{flow}~{scope}"))
+    except ResourceNotFoundError:
+        return False
+    return True

@@ -25,6 +25,13 @@ def test_ingress_timers_use_schedule_setting() -> None:
         assert not trigger.get("runOnStartup")  # fires on every scale-out and redeploy otherwise
 
 
+def test_egress_timer_uses_its_schedule_setting() -> None:
+    trigger = _functions()["egress_events"]
+    assert trigger["type"] == "timerTrigger"
+    assert trigger["schedule"] == "%EGRESS_SCHEDULE%"
+    assert not trigger.get("runOnStartup")
+
+
 def test_host_json_fits_flex_consumption() -> None:
     host = json.loads((REPO / "host.json").read_text())
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"

@@ -1,15 +1,37 @@
-"""Type conversion: Dataverse Web API JSON values -> Campaign attribute values."""
+"""Type conversion: Dataverse Web API JSON values -> Campaign attribute values.
+
+The literal tables run through convert_value (the reference) and compile_converter (the per-field form
+projections use); both must give the expected value, or a ConversionError.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from shared.config.model import SOURCE_TYPES, TARGET_TYPES, PicklistMode
 from shared.config.types import convertible
-from shared.core.convert import convert_value
+from shared.core.convert import compile_converter, convert_value
 from shared.core.errors import ConversionError
+
+
+def compiled(
+    value: Any,
+    source: str,
+    target: str,
+    *,
+    picklist_mode: PicklistMode = PicklistMode.VALUE,
+    labels: Mapping[int, str] | None = None,
+) -> Any:
+    return compile_converter(source, target, picklist_mode=picklist_mode, labels=labels)(value)
+
+
+@pytest.fixture(params=[convert_value, compiled], ids=["reference", "compiled"])
+def convert(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
 
 GUID = "ABCDEF01-2345-6789-ABCD-EF0123456789"
 GUID_LOWER = GUID.lower()
@@ -70,6 +92,7 @@ GOOD = [
     ("0001-01-01T00:00:00Z", "DateTime", "datetime", "0001-01-01T00:00:00Z"),
     # Date (DateOnly)
     ("2024-05-01", "Date", "date", "2024-05-01"),
+    ("2024-02-29", "Date", "date", "2024-02-29"),  # a leap day
     ("2024-05-01", "Date", "datetime", "2024-05-01T00:00:00Z"),
     ("2024-05-01", "Date", "string", "2024-05-01"),
     ("2024-05-01T00:00:00Z", "Date", "date", "2024-05-01"),  # older endpoints write date-only values with a time
@@ -94,8 +117,8 @@ GOOD = [
 
 
 @pytest.mark.parametrize(("value", "source", "target", "expected"), GOOD)
-def test_converts(value: Any, source: str, target: str, expected: Any) -> None:
-    result = convert_value(value, source, target)
+def test_converts(convert: Any, value: Any, source: str, target: str, expected: Any) -> None:
+    result = convert(value, source, target)
     assert result == expected
     assert type(result) is type(expected)
 
@@ -119,11 +142,11 @@ INCOMPATIBLE = [
 
 
 @pytest.mark.parametrize(("source", "target"), INCOMPATIBLE)
-def test_incompatible_pairs_are_refused(source: str, target: str) -> None:
+def test_incompatible_pairs_are_refused(convert: Any, source: str, target: str) -> None:
     samples = {"Boolean": True, "Integer": 1, "Decimal": 1.5, "DateTime": "2024-05-01T00:00:00Z"}
     value = samples.get(source, {"Date": "2024-05-01", "Picklist": 1}.get(source, GUID))
     with pytest.raises(ConversionError, match=f"{source} cannot be converted to {target}"):
-        convert_value(value, source, target)
+        convert(value, source, target)
 
 
 # Values that fail for their own sake.
@@ -143,6 +166,9 @@ BAD = [
     ("yesterday", "DateTime", "datetime"),
     ("2024-13-01T00:00:00Z", "DateTime", "datetime"),
     ("2024-02-30", "Date", "date"),
+    ("2023-02-29", "Date", "date"),
+    ("0000-01-01", "Date", "date"),  # no year 0
+    ("\u0662\u0660\u0662\u0664-05-01", "Date", "date"),  # digits, but not ASCII ones
     (20240501, "Date", "date"),
     ("x", "Boolean", "boolean"),
     (2, "Boolean", "boolean"),
@@ -159,58 +185,77 @@ BAD = [
 
 
 @pytest.mark.parametrize(("value", "source", "target"), BAD)
-def test_bad_values_raise(value: Any, source: str, target: str) -> None:
+def test_bad_values_raise(convert: Any, value: Any, source: str, target: str) -> None:
     with pytest.raises(ConversionError):
-        convert_value(value, source, target)
+        convert(value, source, target)
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "reason"),
+    [
+        (42, "Integer", "boolean", "Integer value cannot be converted to boolean"),
+        ("abc", "String", "long", "String value cannot be converted to long"),
+        ("yesterday", "DateTime", "datetime", "value is not a valid DateTime"),
+        (True, "Integer", "long", "value is not a valid Integer"),
+        (5, "String", "string", "value is not a valid String"),
+        (300, "Integer", "byte", "value is out of range for byte"),
+        ("1e400", "String", "double", "value is out of range for a floating-point number"),
+        (1, "Lookup", "boolean", "Lookup cannot be converted to boolean"),
+    ],
+)
+def test_error_reasons(convert: Any, value: Any, source: str, target: str, reason: str) -> None:
+    with pytest.raises(ConversionError) as caught:
+        convert(value, source, target)
+    assert str(caught.value) == reason
 
 
 @pytest.mark.parametrize(
     ("target", "low", "high"),
     [("byte", -128, 127), ("short", -32768, 32767), ("long", -(2**31), 2**31 - 1), ("int64", -(2**63), 2**63 - 1)],
 )
-def test_integer_ranges(target: str, low: int, high: int) -> None:
-    assert convert_value(low, "BigInt", target) == low
-    assert convert_value(high, "BigInt", target) == high
-    assert convert_value(str(high), "String", target) == high
+def test_integer_ranges(convert: Any, target: str, low: int, high: int) -> None:
+    assert convert(low, "BigInt", target) == low
+    assert convert(high, "BigInt", target) == high
+    assert convert(str(high), "String", target) == high
     for outside in (low - 1, high + 1):
         with pytest.raises(ConversionError, match=f"out of range for {target}"):
-            convert_value(outside, "BigInt", target)
+            convert(outside, "BigInt", target)
 
 
 @pytest.mark.parametrize("source", SOURCE_TYPES)
 @pytest.mark.parametrize("target", TARGET_TYPES)
-def test_null_clears_whatever_the_types(source: str, target: str) -> None:
-    assert convert_value(None, source, target) is None
+def test_null_clears_whatever_the_types(convert: Any, source: str, target: str) -> None:
+    assert convert(None, source, target) is None
 
 
-def test_picklist_labels() -> None:
+def test_picklist_labels(convert: Any) -> None:
     labels = {100000000: "Silver", 100000001: "Gold"}
-    assert convert_value(100000001, "Picklist", "string", picklist_mode=PicklistMode.LABEL, labels=labels) == "Gold"
-    assert convert_value(1, "State", "memo", picklist_mode=PicklistMode.LABEL, labels={1: "Inactive"}) == "Inactive"
-    assert convert_value(100000001, "Picklist", "long", picklist_mode=PicklistMode.VALUE, labels=labels) == 100000001
+    assert convert(100000001, "Picklist", "string", picklist_mode=PicklistMode.LABEL, labels=labels) == "Gold"
+    assert convert(1, "State", "memo", picklist_mode=PicklistMode.LABEL, labels={1: "Inactive"}) == "Inactive"
+    assert convert(100000001, "Picklist", "long", picklist_mode=PicklistMode.VALUE, labels=labels) == 100000001
 
 
-def test_picklist_label_mode_errors() -> None:
+def test_picklist_label_mode_errors(convert: Any) -> None:
     with pytest.raises(ConversionError, match="no label"):
-        convert_value(7, "Picklist", "string", picklist_mode=PicklistMode.LABEL, labels={1: "A"})
+        convert(7, "Picklist", "string", picklist_mode=PicklistMode.LABEL, labels={1: "A"})
     with pytest.raises(ConversionError, match="no label"):
-        convert_value(7, "Picklist", "string", picklist_mode=PicklistMode.LABEL, labels=None)
+        convert(7, "Picklist", "string", picklist_mode=PicklistMode.LABEL, labels=None)
     with pytest.raises(ConversionError, match="cannot be converted"):
-        convert_value(1, "Picklist", "long", picklist_mode=PicklistMode.LABEL, labels={1: "A"})
+        convert(1, "Picklist", "long", picklist_mode=PicklistMode.LABEL, labels={1: "A"})
 
 
-def test_errors_never_carry_the_value() -> None:
+def test_errors_never_carry_the_value(convert: Any) -> None:
     secret = "zqx.lee@example.com"
     for target in ("long", "boolean", "date", "datetime", "uuid", "double"):
         with pytest.raises(ConversionError) as caught:
-            convert_value(secret, "String", target)
+            convert(secret, "String", target)
         assert secret not in str(caught.value)
         assert "zqx" not in str(caught.value).lower()
 
 
 @pytest.mark.parametrize("source", SOURCE_TYPES)
 @pytest.mark.parametrize("target", TARGET_TYPES)
-def test_every_convertible_pair_can_convert_some_value(source: str, target: str) -> None:
+def test_every_convertible_pair_can_convert_some_value(convert: Any, source: str, target: str) -> None:
     """The compatibility table and the converter agree: every pair it allows converts a sample value."""
     if not convertible(source, target):
         return
@@ -234,7 +279,7 @@ def test_every_convertible_pair_can_convert_some_value(source: str, target: str)
     converted = []
     for value in samples[source]:
         try:
-            converted.append(convert_value(value, source, target))
+            converted.append(convert(value, source, target))
         except ConversionError:
             pass
     assert converted, f"{source} -> {target} is allowed but converted nothing"

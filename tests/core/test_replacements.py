@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared.config.model import Replacement
-from shared.core.replacements import apply_replacements, replace_row, value_matches
+from shared.core.replacements import apply_replacements, compile_matcher, replace_row, value_matches
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,28 @@ from shared.core.replacements import apply_replacements, replace_row, value_matc
 )
 def test_value_matches(row_value: Any, configured: Any, expected: bool) -> None:
     assert value_matches(row_value, configured) is expected
+    assert (compile_matcher([configured])(row_value) == 0) is expected  # the compiled form agrees
+
+
+@pytest.mark.parametrize(
+    ("row_value", "position"),
+    [
+        (1, 0),  # "1" comes before 1.0 and 1
+        (1.0, 0),
+        ("1", 0),
+        ("1.0", 2),  # text matches exactly: only the configured text "1.0"
+        (True, 3),  # "true" then True: the first one wins
+        ("true", 3),
+        (None, 5),
+        (2, None),
+        ("", None),
+        ([1], None),
+        (float("inf"), None),
+    ],
+)
+def test_compiled_matcher_returns_the_first_matching_position(row_value: Any, position: int | None) -> None:
+    match = compile_matcher(["1", 1.0, "1.0", "true", True, None, 1, None])
+    assert match(row_value) == position
 
 
 def test_replaces_matching_values_and_leaves_the_row_alone() -> None:

@@ -74,13 +74,15 @@ def test_execution_time_limit_uses_its_own_code(dataverse_sandbox: DataverseSand
 def test_a_client_that_keeps_getting_429_gives_up_rate_limited(
     dataverse_sandbox: DataverseSandbox, make_dataverse_client: Callable[..., DataverseClient]
 ) -> None:
-    client = make_dataverse_client(policy=RetryPolicy(max_attempts=3, max_total_wait=600))
+    # 429s are bounded by the wait cap, not the attempt count: 4 waits of 5 s fit in 20 s, a fifth does not.
+    client = make_dataverse_client(policy=RetryPolicy(max_attempts=3, max_total_wait=20))
     dataverse_sandbox.inject_fault("RetrieveTotalRecordCount", "429", count=10, retry_after=5)
 
     with pytest.raises(ApiError) as caught:
         client.total_record_count(["contact"])
 
     assert caught.value.outcome is Outcome.RATE_LIMITED and caught.value.code == "0x80072322"
+    assert [r["status"] for r in dataverse_sandbox.requests()].count(429) == 5
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "drop"])

@@ -27,7 +27,8 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if k not in {s.name for s in SPECS}}
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "shared.cli", "--settings", str(self.settings), *(args or ("run", "ingress"))]
+        run = args or ("run", "ingress")
+        command = [sys.executable, "-m", "shared.cli", "--settings", str(self.settings), *run, "--json"]
         return subprocess.Popen(command, cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def run_killed(self, after_writes: int, *args: str, progress: Callable[[], int] | None = None) -> bool:

@@ -80,9 +80,12 @@ def test_initial_load_then_increments_then_idle(stack_factory: Callable[..., Sta
     stack.assert_campaign_matches(contacts, fields=only_updatable)
 
     stack.acs.clear_requests()
+    stack.dv.clear_requests()
     [third] = stack.run()
     assert third.outcome == "completed" and {k: v for k, v in third.counts.items() if v} == {}
-    assert stack.acs.requests() == []  # an identical run costs Campaign nothing
+    assert stack.acs.requests() == []  # an idle tick in a warm process costs Campaign nothing, not even a token
+    [delta_read] = stack.dv.requests()  # and Dataverse one request per table: metadata is cached
+    assert delta_read["method"] == "GET" and "/contacts" in delta_read["path"]
 
 
 @pytest.mark.parametrize(
@@ -206,6 +209,8 @@ def test_bad_records_are_dead_lettered_and_retried(stack_factory: Callable[..., 
     letters = DeadLetterStore(stack.svc.state.table("deadletters"))
     [letter] = letters.entries("ingress", "contacts")
     assert letter.record_id == bad and "X" * 45 not in letter.reason  # reasons never carry values
+    # Caught from Campaign's metadata before any write, and said as what it is: a refused value.
+    assert letter.reason == "field 'firstname': value refused, longer than the 30 characters of 'firstName'"
 
     stack.dv.update("contacts", bad, {"firstname": "Fixed"})
     [retry] = stack.run()
@@ -362,3 +367,54 @@ def test_replay_with_open_dead_letters_writes_every_record_once(stack_factory: C
     writes = [r for r in stack.acs.requests() if r["method"] in ("POST", "PATCH") and "/ims/" not in r["path"]]
     assert sorted(r["method"] for r in writes) == ["PATCH"] * 20 + ["POST"]  # the fixed record once, not twice
     assert replay.counts["dead_letter_retries_ok"] == 1 and replay.counts["unchanged"] == 1
+
+
+def test_a_record_campaign_keeps_failing_with_a_server_error_is_isolated_and_the_table_moves_on(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    stack = stack_factory(contacts_only())
+    stack.dv.seed_contacts(30)
+    stack.run()
+    ids = [row["contactid"] for row in stack.dv.rows("contacts")[:5]]
+    for n, contact in enumerate(ids):
+        stack.dv.update("contacts", contact, {"lastname": f"Renamed{n}"})
+    [victim] = stack.acs.find_rows("profile", externalId=ids[2])
+    stack.acs.fail(500, method="PATCH", path=victim["PKey"], times=None)  # this record, always
+
+    outcomes = [stack.run()[0] for _ in range(3)]
+    assert [r.outcome for r in outcomes] == ["failed"] * 3  # the page is not checkpointed: nothing is lost
+    [isolated] = stack.run()
+    assert isolated.outcome == "completed", isolated.reason
+    # The four others went through now, or in a failing run already (what finished is kept).
+    assert isolated.counts.get("updated", 0) + isolated.counts.get("unchanged", 0) == 4
+    assert isolated.counts["dead_lettered"] == 1
+    assert any("one by one" in note for note in isolated.notes)
+    from shared.state.deadletters import DeadLetterStore
+
+    [letter] = DeadLetterStore(stack.svc.state.table("deadletters")).entries("ingress", "contacts")
+    assert letter.record_id == ids[2] and "fails alone" in letter.reason and "500" in letter.reason
+    assert sorted(r["lastName"] for r in stack.acs.rows("profile") if r["externalId"] in ids) == sorted(
+        [f"Renamed{n}" for n in (0, 1, 3, 4)] + [victim["lastName"]])  # fmt: skip
+
+    stack.acs.clear_faults()
+    [healed] = stack.run()
+    assert healed.counts["dead_letter_retries_ok"] == 1
+    [profile] = stack.acs.find_rows("profile", externalId=ids[2])
+    assert profile["lastName"] == "Renamed2"
+
+
+def test_an_outage_is_not_mistaken_for_poison_records(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(contacts_only())
+    stack.dv.seed_contacts(30)
+    stack.run()
+    for row in stack.dv.rows("contacts")[:10]:
+        stack.dv.update("contacts", row["contactid"], {"lastname": "Changed"})
+    stack.acs.fail(503, method="PATCH", path="/profile", times=None)  # Campaign refuses every write
+    runs = [stack.run()[0] for _ in range(5)]
+    assert [r.outcome for r in runs] == ["failed"] * 5
+    from shared.state.deadletters import DeadLetterStore
+
+    assert DeadLetterStore(stack.svc.state.table("deadletters")).entries() == []  # no record blamed
+    stack.acs.clear_faults()
+    [recovered] = stack.run()
+    assert recovered.outcome == "completed" and recovered.counts["updated"] == 10

@@ -141,11 +141,12 @@ def test_cli_explains_a_contact_and_shows_the_flow(
     assert rows[0]["source"] == "webhook" and rows[0]["value"] is True
     assert cli.main(["optout", "why", "not-a-guid"]) == 2
 
-    assert cli.main(["status", "optout"]) == 0
+    assert cli.main(["status", "optout", "--json"]) == 0
     [status] = json.loads(capsys.readouterr().out)
     assert (status["flow"], status["scope"], status["cursor"]) == ("optout", "webhooks", "never run")
-    assert cli.main(["run", "optout"]) == 0
+    assert status["backlog"] == "0 message(s) queued, 0 in the poison queue"
+    assert cli.main(["run", "optout", "--json"]) == 0
     capsys.readouterr()
-    assert cli.main(["status", "optout"]) == 0
+    assert cli.main(["status", "optout", "--json"]) == 0
     [status] = json.loads(capsys.readouterr().out)
-    assert status["cursor"] == "queue=0 poison=0"
+    assert status["cursor"] == "queue=0 poison=0" and status["last_outcome"] == "completed"

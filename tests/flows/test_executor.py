@@ -157,3 +157,34 @@ def test_retries_count_under_their_own_names() -> None:
     assert counts == {"updated": 1, "dead_letter_retries_ok": 1, "dead_letter_retries_failed": 1}
     [left] = letters.entries("ingress", "contacts")
     assert (left.record_id, left.attempts) == ("id001", 2)
+
+
+def test_isolation_dead_letters_a_record_that_fails_alone_and_applies_every_other() -> None:
+    ctx = context()
+    run, letters, _ = executor(ctx, parallel=4)
+    applied: list[int] = []
+
+    def apply(record_id: str, n: int) -> Applied[None]:
+        if n == 6:
+            raise ApiError(Outcome.RETRY, 500, "Internal Server Error", method="PATCH", url="https://c/p/@6")
+        applied.append(n)
+        return Applied("updated")
+
+    counts = run.run(RECORDS[:10], apply, isolate=True)
+    assert counts == {"updated": 9, "dead_lettered": 1} and applied == [0, 1, 2, 3, 4, 5, 7, 8, 9]  # in order
+    [letter] = letters.entries("ingress", "contacts")
+    assert letter.record_id == "id006" and letter.reason.startswith("fails alone while the rest of its batch")
+
+
+def test_isolation_calls_three_failures_in_a_row_an_outage_and_blames_no_record() -> None:
+    ctx = context()
+    run, letters, _ = executor(ctx)
+
+    def apply(record_id: str, n: int) -> Applied[None]:
+        if n >= 2:
+            raise ApiError(Outcome.RETRY, 503, "Service Unavailable")
+        return Applied("updated")
+
+    with pytest.raises(ApiError):
+        run.run(RECORDS[:10], apply, isolate=True)
+    assert letters.entries() == [] and ctx.counts == {"updated": 2}

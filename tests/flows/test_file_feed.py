@@ -86,7 +86,11 @@ def test_an_unreadable_file_stays_put_does_not_block_and_is_retried_once_replace
 
 def test_a_dry_run_archives_nothing(sftp_folder: pathlib.Path, make_sftp_client: Callable[..., SftpClient]) -> None:
     write(sftp_folder, "events_1.csv", "id;v\n1;a\n")
+    write(sftp_folder, "events_2.csv", "id;v\n2;b\n")
     cursor = FileFeedCursor()
+    seen = []
     for batch in feed(make_sftp_client(), sftp_folder).batches(cursor, context(dry_run=True), save=lambda: None):
+        seen += ids(batch.items)
         batch.commit()
-    assert (sftp_folder / "exports" / "events_1.csv").exists()
+    assert seen == ["1", "2"]  # every waiting file is read
+    assert (sftp_folder / "exports" / "events_1.csv").exists() and (sftp_folder / "exports" / "events_2.csv").exists()

@@ -151,6 +151,26 @@ def block_at(text: str, open_pos: int) -> str:
     raise BicepSyntaxError(f"line {_line(text, open_pos)}: {opener!r} never closed")
 
 
+def _end_of_value(mask: str, start: int) -> int:
+    """End of a value that starts at `start`: the first newline outside any bracket it opens (a value such as
+    `union(tags, {...})` or a `cond ? {...} : {...}` ternary can span lines)."""
+    depth = 0
+    for pos in range(start, len(mask)):
+        char = mask[pos]
+        if char in _OPENERS:
+            depth += 1
+        elif char in _CLOSERS:
+            if depth == 0:
+                return pos  # the enclosing block closes on the value's own line
+            depth -= 1
+        elif char == "\n" and depth == 0:
+            # A ternary continues on the next line (`? {...}` / `: {...}`); anything else ends here.
+            rest = mask[pos + 1 :].lstrip()
+            if not rest.startswith(("?", ":")) or re.match(r"[ \t]*[A-Za-z_]\w*[ \t]*:", mask[pos + 1 :]):
+                return pos
+    return len(mask)
+
+
 def top_level_entries(block: str) -> dict[str, str]:
     """Entries `key: value` directly inside an object block `{...}`; a bracketed value is returned whole."""
     mask = code_mask(block)
@@ -168,13 +188,10 @@ def top_level_entries(block: str) -> dict[str, str]:
             if match and mask[match.start(1)] != " ":
                 key = match.group(1).strip("'")
                 value_start = match.end()
-                if mask[value_start : value_start + 1] in ("{", "["):
-                    value = block_at(block, value_start)
-                else:
-                    end = block.find("\n", value_start)
-                    value = strip_comments(block[value_start:end]).strip()
+                end = _end_of_value(mask, value_start)
+                value = strip_comments(block[value_start:end]).strip()
                 entries[key] = value
-                pos = value_start + len(value) if value.startswith(("{", "[")) else end
+                pos = end
                 continue
         pos += 1
     return entries
@@ -212,18 +229,69 @@ def resources(text: str) -> list[Resource]:
 
 
 def declarations(text: str, keyword: str) -> dict[str, str]:
-    """`var`/`param`/`output` name -> the raw text after the name (type and default, or value); blocks whole."""
+    """`var`/`param`/`output` name -> the raw text after the name (type and default, or value); a value spanning
+    lines (a block, a call, a ternary) is returned whole."""
     text = strip_comments(text)
+    mask = code_mask(text)
     found: dict[str, str] = {}
     for match in re.finditer(rf"^{keyword}\s+(\w+)\s*", text, re.MULTILINE):
         rest_start = match.end()
-        eq = re.compile(r"[^\n=]*=\s*").match(text, rest_start)
-        if eq and text[eq.end() : eq.end() + 1] in ("{", "["):
-            found[match.group(1)] = text[rest_start : eq.end()] + block_at(text, eq.end())
-        else:
-            end = text.find("\n", rest_start)
-            found[match.group(1)] = text[rest_start : len(text) if end < 0 else end].strip()
+        eq = re.compile(r"[^\n=]*=\s*").match(mask, rest_start)
+        end = _end_of_value(mask, eq.end()) if eq else text.find("\n", rest_start)
+        found[match.group(1)] = text[rest_start : len(text) if end < 0 else end].strip()
     return found
+
+
+def decorators(text: str, keyword: str = "param") -> dict[str, str]:
+    """Declaration name -> the decorator text written above it (`@description(...)`, `@allowed([...])`, ...)."""
+    lines = strip_comments(text).split("\n")
+    found: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        match = re.match(rf"{keyword}\s+(\w+)", line)
+        if not match:
+            continue
+        start = index
+        while start > 0 and (lines[start - 1].startswith(("@", " ", "\t", "]", ")")) and lines[start - 1].strip()):
+            start -= 1
+        found[match.group(1)] = "\n".join(lines[start:index])
+    return found
+
+
+def description(decorator_text: str) -> str:
+    match = re.search(r"@description\('((?:[^'\\]|\\.)*)'\)", decorator_text)
+    return match.group(1).replace("\\'", "'") if match else ""
+
+
+def split_top_level(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` characters outside brackets and strings."""
+    mask = code_mask(text)
+    parts, depth, last = [], 0, 0
+    for pos, char in enumerate(mask):
+        if char in _OPENERS:
+            depth += 1
+        elif char in _CLOSERS:
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[last:pos])
+            last = pos + 1
+    parts.append(text[last:])
+    return [part.strip() for part in parts]
+
+
+def split_ternary(expr: str) -> tuple[str, str, str] | None:
+    """`cond ? a : b` (outside brackets) -> (cond, a, b); anything else -> None."""
+    mask = code_mask(expr)
+    depth, question = 0, -1
+    for pos, char in enumerate(mask):
+        if char in _OPENERS:
+            depth += 1
+        elif char in _CLOSERS:
+            depth -= 1
+        elif depth == 0 and char == "?" and question < 0 and mask[pos + 1 : pos + 2] not in ("?", "."):
+            question = pos
+        elif depth == 0 and char == ":" and question >= 0:
+            return expr[:question].strip(), expr[question + 1 : pos].strip(), expr[pos + 1 :].strip()
+    return None
 
 
 def unquote(value: str | None) -> str | None:

@@ -109,3 +109,58 @@ def test_read_local_settings_stringifies(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"IsEncrypted": False, "Values": {"DATAVERSE_PAGE_SIZE": 100}}))
     assert read_local_settings(path) == {"DATAVERSE_PAGE_SIZE": "100"}
+
+
+# ---------------------------------------------------------------- base URLs are bare hosts
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://mc.adobe.io/contoso-mkt-stage/campaign",  # how Adobe writes the API root
+        "https://mc.adobe.io/contoso-mkt-stage/campaign/",
+        "https://mc.adobe.io/",
+        "https://mc.adobe.io",
+    ],
+)
+def test_campaign_base_url_with_its_own_org_path_is_normalised(value: str) -> None:
+    campaign = load_settings({**GOOD, "CAMPAIGN_BASE_URL": value}).campaign
+    assert campaign.base_url == "https://mc.adobe.io"
+    assert campaign.api_root == "https://mc.adobe.io/contoso-mkt-stage/campaign/"
+
+
+def test_campaign_base_url_naming_another_org_is_refused() -> None:
+    found = problems({**GOOD, "CAMPAIGN_BASE_URL": "https://mc.adobe.io/fabrikam/campaign"})
+    assert set(found) == {"CAMPAIGN_BASE_URL"}
+    assert "'fabrikam'" in found["CAMPAIGN_BASE_URL"] and "CAMPAIGN_ORGANIZATION" in found["CAMPAIGN_BASE_URL"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("CAMPAIGN_BASE_URL", "https://mc.adobe.io/campaign", "'/campaign'"),
+        ("CAMPAIGN_IMS_URL", "https://ims-na1.adobelogin.com/ims/token/v3", "'/ims/token/v3'"),
+        ("DATAVERSE_AUTHORITY_HOST", "https://login.microsoftonline.com/tenant", "'/tenant'"),
+        ("DATAVERSE_AUTHORITY_HOST", "https://login.microsoftonline.com?x=1", "'?x=1'"),
+    ],
+)
+def test_base_url_with_a_path_names_the_setting(name: str, value: str, shown: str) -> None:
+    found = problems({**GOOD, name: value})
+    assert set(found) == {name}
+    assert "host only" in found[name] and shown in found[name]
+
+
+def test_bare_hosts_keep_their_port() -> None:
+    settings = load_settings({**GOOD, "CAMPAIGN_IMS_URL": "http://127.0.0.1:8081/",
+                              "DATAVERSE_AUTHORITY_HOST": "https://127.0.0.1:8443"})  # fmt: skip
+    assert settings.campaign.ims_token_url == "http://127.0.0.1:8081/ims/token/v3"
+    assert settings.dataverse.authority_host == "https://127.0.0.1:8443"
+
+
+# ---------------------------------------------------------------- telemetry
+
+
+def test_telemetry_export_defaults_off_and_is_checked() -> None:
+    assert load_settings(GOOD).telemetry_export == "off"
+    assert load_settings({**GOOD, "TELEMETRY_EXPORT": "Azure-Monitor"}).telemetry_export == "azure-monitor"
+    assert "off, azure-monitor" in problems({**GOOD, "TELEMETRY_EXPORT": "stdout"})["TELEMETRY_EXPORT"]

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.config.findings import Finding
-from shared.config.model import EGRESS_EVENTS, OPT_OUT_CAMPAIGN_FIELDS, OptOutMode, canonical_opt_out_field
+from shared.config.model import (
+    EGRESS_EVENTS,
+    EGRESS_REQUIRED_SOURCE_FIELDS,
+    EGRESS_SOURCE_FIELDS,
+    OPT_OUT_CAMPAIGN_FIELDS,
+    OptOutMode,
+    canonical_opt_out_field,
+)
 from shared.config.semantic.raw import RawTable, items, obj, text
 
 # The Dynamics side of an opt-out pair must be a contact Boolean. Without metadata at load time the name decides:
@@ -31,10 +38,37 @@ def check_egress(egress: dict[str, Any]) -> Iterator[Finding]:
     for event in enabled:
         if event not in tables:
             yield Finding(("egress", "activityTables", event), f"needs an activity table: '{event}' events are on")
+    used: dict[str, str] = {}
+    for event in enabled:
+        entity_set = tables.get(event)
+        if isinstance(entity_set, str) and used.setdefault(entity_set.lower(), event) != event:
+            # The event id is unique per type only: a send and its later bounce share it.
+            yield Finding(("egress", "activityTables", event), f"already used by '{used[entity_set.lower()]}' "
+                          "events: each event type needs its own activity table")  # fmt: skip
     follow_ups = obj(egress.get("followUpTasks"))
     for key, event in _FOLLOW_UPS.items():
         if follow_ups.get(key) is True and event not in enabled:
             yield Finding(("egress", "followUpTasks", key), f"needs '{event}' events turned on")
+    columns = obj(obj(egress.get("source")).get("columns"))
+    merged = {field: columns.get(field, field) for field in EGRESS_SOURCE_FIELDS}  # the defaults count too
+    yield from _distinct(("egress", "source", "columns"), merged, "column")
+    for field in EGRESS_REQUIRED_SOURCE_FIELDS:
+        if field in columns and columns[field] is None:
+            yield Finding(("egress", "source", "columns", field), "cannot be left out: every event needs it")
+    if "bounce" in enabled and "failureType" in columns and columns["failureType"] is None:
+        yield Finding(("egress", "source", "columns", "failureType"), "cannot be left out while bounce events are on: "
+                      "only hard bounces land")  # fmt: skip
+    yield from _distinct(("egress", "activityColumns"), obj(egress.get("activityColumns")), "activity column")
+
+
+def _distinct(path: tuple[str, ...], names: dict[str, Any], what: str) -> Iterator[Finding]:
+    """Two fields may not share one name (the header's, or the activity table's)."""
+    seen: dict[str, str] = {}
+    for field, name in names.items():
+        if field.startswith("$") or not isinstance(name, str):
+            continue
+        if seen.setdefault(name.lower(), field) != field:
+            yield Finding((*path, field), f"{what} '{name}' is already used by {seen[name.lower()]}")
 
 
 def check_opt_out(opt_out: dict[str, Any], contact: RawTable | None) -> Iterator[Finding]:

@@ -1,0 +1,62 @@
+"""`python -m bench`: run every benchmark and print one table of figures, each against a baseline or a bound.
+
+    python -m bench [--quick] [--only NAME ...] [--json FILE]
+
+--quick runs a reduced variant (CI, under two minutes); the exit status is 1 when a figure misses its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import traceback
+
+from bench.context import Context
+from bench.figures import Figure, exit_code, render
+from bench.machine import describe
+from bench.registry import BENCHMARKS, select
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the reduced variant CI runs")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help=f"run only these ({', '.join(b.name for b in BENCHMARKS)})"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    try:
+        chosen = select(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.getLogger("sync").setLevel(logging.ERROR)  # retries under a budget are expected here, not news
+    machine = describe()
+    ctx = Context(quick=args.quick)
+    figures: list[Figure] = []
+    started = time.monotonic()
+    try:
+        for benchmark in chosen:
+            ctx.log(f"{benchmark.name}: {benchmark.summary}")
+            try:
+                figures.extend(benchmark.load()(ctx))
+            except Exception as exc:  # one broken benchmark must not hide the others' figures
+                traceback.print_exc()
+                figures.append(Figure(benchmark.name, "(benchmark)", None, "", blocked=f"{type(exc).__name__}: {exc}"))
+    finally:
+        ctx.close()
+    elapsed = time.monotonic() - started
+    variant = "quick" if args.quick else "full"
+    print(render(figures, f"{machine.line()}; {variant} run, {elapsed:.0f} s"))
+    if args.json:
+        payload = {"machine": machine.as_json(), "variant": variant, "seconds": round(elapsed, 1),
+                   "figures": [f.as_json() for f in figures]}  # fmt: skip
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(payload, out, indent=2, ensure_ascii=False)
+    return exit_code(figures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
