@@ -146,3 +146,20 @@ def test_a_contact_without_a_profile_gets_none_from_an_opt_out_and_ingress_creat
     stack.dv.update("contacts", contact, {"donotbulkemail": True})  # same value: no webhook, nothing to write
     stack.deliver()
     assert stack.acs.requests(method="PATCH") == []
+
+
+def test_disabled_mode_queues_nothing_and_runs_nothing(optout_stack_factory: Callable[..., OptOutStack]) -> None:
+    config = optout_harness.document("toCampaign")
+    config["optOut"]["mode"] = "disabled"
+    stack = optout_stack_factory("disabled", config=config)
+    stack.dv.seed_contacts(2)
+    stack.ingress()  # the contact mapping still carries the fields, as plain fields
+    stack.register_webhook()
+    contact = stack.dv.rows("contacts")[0]["contactid"]
+    stack.dv.update("contacts", contact, {"donotbulkemail": True})
+    stack.dv.flush_webhooks()
+    [delivery] = stack.dv.webhook_deliveries()
+    assert [a["status"] for a in delivery["attempts"]] == [200]  # answered "ignored": Dataverse does not retry
+    assert stack.pump.run_once() == 0
+    assert stack.run() == []  # no scope in this mode
+    assert stack.history(contact) == []
