@@ -66,7 +66,7 @@ param disabledFunctions array = []
 @description('How telemetry reaches Application Insights.')
 param telemetryMode string = 'host'
 
-@description('Storage queue of the opt-out webhook receiver; the Functions host moves failing messages to <name>-poison.')
+@description('[OPTOUT_QUEUE] Storage queue of the opt-out webhook receiver; the Functions host moves failing messages to <name>-poison.')
 param optOutQueueName string = 'optout-webhooks'
 
 // ---------------------------------------------------------------- alerts
@@ -156,6 +156,9 @@ param ingressSchedule string = '0 */5 * * * *'
 param egressSchedule string = '0 */15 * * * *'
 @description('[INITIAL_TRANSFER_SCHEDULE] NCRONTAB (6 fields, UTC) of the initial-transfer timer (also how often a running import is looked at).')
 param initialTransferSchedule string = '0 */2 * * * *'
+
+@description('[OPTOUT_SCHEDULE] NCRONTAB (6 fields, UTC) of the opt-out timer (Campaign opt-out file, retries).')
+param optOutSchedule string = '0 */15 * * * *'
 
 // Keep it below host.json functionTimeout (Flex default: 30 minutes) so a run always ends checkpointed.
 @minValue(10)
@@ -322,6 +325,12 @@ var connectorBaseSettings = {
   INITIAL_TRANSFER_SCHEDULE: initialTransferSchedule
   RUN_TIME_BUDGET_SECONDS: string(runTimeBudgetSeconds)
   TELEMETRY_EXPORT: telemetryExport
+  // The opt-out webhook queue, in the same account, through the same identity (role Storage Queue Data
+  // Contributor): the queue trigger's connection OPTOUT_QUEUE_STORAGE and the webhook function both read these.
+  OPTOUT_SCHEDULE: optOutSchedule
+  OPTOUT_QUEUE: optOutQueueName
+  OPTOUT_QUEUE_STORAGE__queueServiceUri: storage.outputs.queueEndpoint
+  OPTOUT_QUEUE_STORAGE__credential: 'managedidentity'
 }
 
 var sftpSettings = sftpEnabled ? {

@@ -20,4 +20,5 @@ def sandbox_settings(dv: DataverseSandbox, acs: CampaignSandbox, storage_connect
         "CAMPAIGN_CLIENT_ID": acs.client_id,
         "CAMPAIGN_CLIENT_SECRET": acs.client_secret,
         "STATE_STORAGE_CONNECTION_STRING": storage_connection_string,
+        "OPTOUT_QUEUE_STORAGE": storage_connection_string,  # the opt-out webhook queue lives beside the state
     }

@@ -12,6 +12,7 @@ and leases, for every registered flow.
     python -m shared.cli [--settings ...] leases clear FLOW SCOPE [--yes]
     python -m shared.cli [--settings ...] provision egress [--dry-run]
     python -m shared.cli [--settings ...] transfer retry TABLE
+    python -m shared.cli [--settings ...] optout why CONTACT_ID [--limit N]
 
 Every command takes --json (machine-readable output instead of tables). Settings come from the
 environment; --settings adds the `Values` of a local.settings.json beneath it (an environment variable
@@ -29,10 +30,12 @@ import logging
 import os
 import pathlib
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from shared.cli_progress import ProgressView
 from shared.config.errors import ConfigError
+from shared.core.parse import parse_guid
 from shared.flows import egress_provision
 from shared.flows.definition import FlowDefinition, UnknownScope
 from shared.flows.initial_transfer import INITIAL_TRANSFER
@@ -45,6 +48,7 @@ from shared.settings import read_local_settings
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.lease import clear_lease, held_leases
+from shared.state.optout_audit import AuditLog
 from shared.wiring import Services, build_services, load_configuration
 
 OK, RUN_FAILED, CONFIG_PROBLEMS, SKIPPED, REFUSED = 0, 1, 2, 3, 4
@@ -103,6 +107,12 @@ def parser() -> argparse.ArgumentParser:
     retry = transfer_actions.add_parser("retry", parents=[common],
                                         help="upload the staged files again and re-signal a failed import")  # fmt: skip
     retry.add_argument("scope", metavar="TABLE")
+
+    optout = sub.add_parser("optout", parents=[common], help="opt-out sync: why a contact is (not) opted out")
+    optout_actions = optout.add_subparsers(dest="action", required=True)
+    why = optout_actions.add_parser("why", parents=[common], help="the contact's opt-out decisions, newest first")
+    why.add_argument("contact", help="the Dynamics contactid")
+    why.add_argument("--limit", type=int, default=50)
     return root
 
 
@@ -128,6 +138,7 @@ def main(argv: Sequence[str] | None = None, *, ask: Callable[[str], str] = input
         "leases": _leases,
         "provision": _provision,
         "transfer": _transfer,
+        "optout": _optout_why,
     }
     try:
         return commands[args.command](svc, args, ask)
@@ -275,6 +286,35 @@ def _provision(svc: Services, args: argparse.Namespace, ask: Callable[[str], str
             print(f"{verb}: {step.describe().removeprefix('create ')}")
         print(f"{len(steps)} metadata change(s) {verb}")
     return OK
+
+
+def _optout_why(svc: Services, args: argparse.Namespace, ask: Callable[[str], str]) -> int:
+    contact = parse_guid(args.contact)
+    if contact is None:
+        print(f"not a contact id (GUID): {args.contact!r}", file=sys.stderr)
+        return CONFIG_PROBLEMS
+    history = AuditLog(svc.state.table("optoutaudit")).history(contact, limit=args.limit)
+    if args.json:
+        render.emit_json([dataclasses.asdict(entry) for entry in history])
+        return OK
+    if not history:
+        print(f"no opt-out decision recorded for contact {contact}")
+        return OK
+    print(f"opt-out decisions for contact {contact}, newest first:")
+    for e in history:
+        campaign = "not read" if e.campaign_value is None else f"{_flag(e.campaign_value)} at {_when(e.campaign_time)}"
+        print(f"{_when(e.at)}  {e.attribute} = {_flag(e.value)}  via {e.source}: {e.verdict} ({e.rule})")
+        print(f"    Dynamics {_flag(e.dynamics_value)} at {_when(e.dynamics_time)} (row version {e.version}); "
+              f"Campaign {campaign}; winner {e.winner}" + (f"; {e.note}" if e.note else ""))  # fmt: skip
+    return OK
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else "-"
 
 
 if __name__ == "__main__":

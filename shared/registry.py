@@ -10,8 +10,9 @@ from shared.flows.definition import FlowDefinition
 from shared.flows.egress import EGRESS
 from shared.flows.ingress import INGRESS
 from shared.flows.initial_transfer import INITIAL_TRANSFER
+from shared.flows.optout import OPTOUT
 
-FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, INITIAL_TRANSFER, EGRESS)}
+FLOWS: dict[str, FlowDefinition] = {flow.name: flow for flow in (INGRESS, INITIAL_TRANSFER, EGRESS, OPTOUT)}
 
 
 def flow(name: str) -> FlowDefinition:

@@ -122,6 +122,15 @@ class InitialTransferSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class OptOutSettings:
+    schedule: str  # NCRONTAB of the opt-out timer (Campaign file, dead-letter retries, queue backlog)
+    queue_name: str  # the webhook queue; the Functions host moves failing messages to <name>-poison
+    queue_connection_string: Secret | None  # OPTOUT_QUEUE_STORAGE: Azurite or a key-based account
+    queue_service_uri: str | None  # OPTOUT_QUEUE_STORAGE__queueServiceUri: identity-based (Azure)
+    webhook_secret: Secret | None  # optional shared header secret the webhook must carry
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     dataverse: DataverseSettings
     campaign: CampaignSettings
@@ -133,6 +142,7 @@ class Settings:
     initial_transfer: InitialTransferSettings
     egress: EgressSettings = EgressSettings("0 */15 * * * *", 1000)
     telemetry_export: str = "off"  # off | azure-monitor (see shared.telemetry)
+    optout: OptOutSettings = OptOutSettings("0 */15 * * * *", "optout-webhooks", None, None, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +217,17 @@ SPECS: tuple[SettingSpec, ...] = (
                 "24"),
     SettingSpec("TELEMETRY_EXPORT", "off, or azure-monitor: a process outside the Functions host (the CLI) sends its "
                 "logs to APPLICATIONINSIGHTS_CONNECTION_STRING itself", "off"),
+    SettingSpec("OPTOUT_SCHEDULE", "NCRONTAB (UTC) of the opt-out timer: Campaign's opt-out file, retries",
+                "0 */15 * * * *"),
+    SettingSpec("OPTOUT_QUEUE", "Storage queue between the opt-out webhook and its processor", "optout-webhooks"),
+    SettingSpec("OPTOUT_QUEUE_STORAGE", "Connection string of the queue's account (local); default: the state "
+                "storage", secret=True, required=False),
+    SettingSpec("OPTOUT_QUEUE_STORAGE__queueServiceUri", "Queue service URI, reached with the app's managed "
+                "identity (Azure; with OPTOUT_QUEUE_STORAGE__credential=managedidentity)", required=False),
+    SettingSpec("OPTOUT_QUEUE_STORAGE__credential", "With the queue service URI: how the Functions host's queue "
+                "trigger signs in (the connector reads neither)", "managedidentity"),
+    SettingSpec("OPTOUT_WEBHOOK_SECRET", "Optional shared secret the webhook sends in x-optout-webhook-secret",
+                secret=True, required=False),
 )  # fmt: skip
 
 _SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
@@ -365,6 +386,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if telemetry_export not in TELEMETRY_EXPORTS:
         r.problems.append(Problem("TELEMETRY_EXPORT", f"expected one of {', '.join(TELEMETRY_EXPORTS)}"))
 
+    optout = OptOutSettings(
+        schedule=r.text("OPTOUT_SCHEDULE"),
+        queue_name=r.text("OPTOUT_QUEUE"),
+        queue_connection_string=r.secret("OPTOUT_QUEUE_STORAGE", False),
+        queue_service_uri=r.optional("OPTOUT_QUEUE_STORAGE__queueServiceUri"),
+        webhook_secret=r.secret("OPTOUT_WEBHOOK_SECRET", False),
+    )
+    if optout.schedule and not _NCRONTAB.match(optout.schedule):
+        r.problems.append(Problem("OPTOUT_SCHEDULE", "expected an NCRONTAB expression of 5 or 6 fields (UTC)"))
+    if optout.queue_name and not re.match(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$", optout.queue_name):
+        # 3-63 characters; 7 are kept for the host's -poison suffix.
+        r.problems.append(Problem("OPTOUT_QUEUE", "expected a queue name: 3-56 lower-case letters, digits and -"))
+    if optout.queue_service_uri and not re.match(r"^https?://[^\s/]+", optout.queue_service_uri):
+        r.problems.append(Problem("OPTOUT_QUEUE_STORAGE__queueServiceUri", "expected an http(s) URL"))
+
     sftp = _sftp(r)
     initial_transfer = _initial_transfer(r)
     settings = Settings(
@@ -378,6 +414,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         egress=egress,
         initial_transfer=initial_transfer,
         telemetry_export=telemetry_export,
+        optout=optout,
     )
     if r.problems:
         raise ConfigError(r.problems)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from shared.clients.campaign import CampaignClient, build_campaign_client
 from shared.clients.dataverse import DataverseClient, build_dataverse_client
 from shared.config.errors import ConfigError, Problem
-from shared.config.features import missing_settings, unbuilt_features
+from shared.config.features import missing_settings
 from shared.config.loader import load_sync_config
 from shared.config.model import SyncConfig
 from shared.http import RetryPolicy
@@ -91,13 +91,10 @@ def load_configuration(env: Mapping[str, str] | None = None) -> tuple[Settings, 
     except ConfigError as exc:
         problems += exc.problems
     sync_config = settings.sync_config if settings else (env.get("SYNC_CONFIG", "").strip() or DEFAULT_SYNC_CONFIG)
-    config_problems: list[Problem] = []
     try:
         config = load_sync_config(sync_config, base_dir=APP_ROOT)
-        config_problems = unbuilt_features(config)
     except ConfigError as exc:
-        config_problems = exc.problems
-    problems += [dataclasses.replace(p, path=f"SYNC_CONFIG {p.path}") for p in config_problems]
+        problems += [dataclasses.replace(p, path=f"SYNC_CONFIG {p.path}") for p in exc.problems]
     if settings is not None and config is not None:
         problems += missing_settings(config, sftp_configured=settings.sftp is not None)
     if problems or settings is None or config is None:

@@ -66,8 +66,8 @@ def decide_change(
     full = full_read or current is None
     payload = shape.payload(row, full=full)
     updates = shape.updates_of(payload) if full else payload
-    updates_hash = payload_hash(updates)
-    full_hash = payload_hash(payload) if full else (current.hash_full if current is not None else "")
+    updates_hash = payload_hash(shape.hashed(updates))
+    full_hash = payload_hash(shape.hashed(payload)) if full else (current.hash_full if current is not None else "")
     if current is not None:
         stored, now = (current.hash_full, full_hash) if full else (current.hash_updates, updates_hash)
         if stored == now:

@@ -27,12 +27,16 @@ class TableShape:
         labels: Mapping[str, Mapping[int, str]] | None = None,
         renames: Mapping[str, str] | None = None,
         max_lengths: Mapping[str, int] | None = None,
+        hash_exclude: frozenset[str] = frozenset(),
     ) -> None:
         """`renames`: configured target -> the instance's attribute name; `max_lengths`: instance attribute ->
-        the most characters Campaign accepts (from its metadata)."""
+        the most characters Campaign accepts (from its metadata); `hash_exclude`: attributes left out of the
+        payload hashes, whose last written value is tracked elsewhere (the opt-out attributes, by the
+        newest-applied record, when opt-outs go to Campaign)."""
         self.table = table
         self.renames = dict(renames or {})
         self.target_types = dict(target_types)  # configured target -> type (import files write values by it)
+        self.hash_exclude = frozenset(hash_exclude)
         self._projection = compile_projection(table, source_types=source_types, target_types=target_types,
                                               labels=labels, renames=self.renames)  # fmt: skip
         self._passes = compile_filters(table.filters)
@@ -64,6 +68,12 @@ class TableShape:
         names = [self.renames.get(f.target, f.target) for f in self.table.fields]
         key = self.renames.get(self.table.key_attribute, self.table.key_attribute)
         return (*dict.fromkeys(name for name in names if name != key), key)
+
+    def hashed(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """What the payload hashes cover."""
+        if not self.hash_exclude:
+            return payload
+        return {name: value for name, value in payload.items() if name not in self.hash_exclude}
 
     def updates_of(self, full_payload: Mapping[str, Any]) -> dict[str, Any]:
         """The apply-updates part of a full payload (what an increment carries), without projecting again."""

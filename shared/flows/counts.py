@@ -53,6 +53,20 @@ class Count(enum.StrEnum):
     FILES_ARCHIVED = "files_archived"
     FILES_UNREADABLE = "files_unreadable"  # left in place with the reason; later files go on
 
+    # opt-out (per contact and attribute unless noted)
+    OPTOUT_TO_CAMPAIGN = "optout_written_to_campaign"
+    OPTOUT_TO_DYNAMICS = "optout_written_to_dynamics"
+    OPTOUT_IN_STEP = "optout_in_step"  # both sides already agree
+    OPTOUT_OLDER = "optout_older_skipped"  # older than what was applied (reordered delivery)
+    OPTOUT_DUPLICATE = "optout_duplicate_skipped"  # the change already applied (redelivery, or the other path)
+    OPTOUT_RULE_DECIDED = "optout_rule_decided"  # the sides differed: the bidirectional conflict rule decided
+    OPTOUT_ECHOES = "optout_echoes_skipped"  # per message: the connector's own write, not sent back
+    OPTOUT_NO_PROFILE = "optout_no_profile"  # per contact: no Campaign profile yet (ingress carries it)
+    OPTOUT_CONTACT_MISSING = "optout_contact_missing"  # per contact: gone in Dynamics
+    OPTOUT_WITHOUT_EXTERNAL_ID = "optout_without_external_id"  # file rows of profiles not from Dynamics
+    OPTOUT_QUEUED = "optout_queued"  # messages waiting in the webhook queue (status of the webhooks scope)
+    OPTOUT_POISONED = "optout_poisoned"  # messages in its poison queue
+
 
 AFTER_RESYNC: dict[str, str] = {
     Count.DELETED: Count.DELETED_AFTER_RESYNC,

@@ -33,6 +33,7 @@ from shared.flows.definition import Check, FlowDefinition
 from shared.flows.executor import Applied, Done, RecordExecutor
 from shared.flows.initial_transfer_cursor import FAILED, TransferCursor, request_transfer
 from shared.flows.initial_transfer_cursor import FLOW as TRANSFER_FLOW
+from shared.flows.optout_ingress import POSITION_COLUMNS, IngressOptOuts, Pending, ingress_hook
 from shared.flows.pipeline import Background, chunks, prefetched
 from shared.flows.runner import FlowBody, RunContext
 from shared.flows.table_shape import MappingMismatch, resolve_shape
@@ -40,6 +41,7 @@ from shared.http import ApiError, Outcome
 from shared.state.checkpoints import Checkpoint, CheckpointStore
 from shared.state.deadletters import DeadLetterStore
 from shared.state.index import IndexEntry, RecordIndex
+from shared.state.optout_applied import AppliedRecord
 
 if TYPE_CHECKING:
     from shared.wiring import Services
@@ -67,6 +69,7 @@ class IngressDeps:
     clock: Callable[[], float] = time.time
     initial_transfer_threshold: int = 500_000  # above it, a first load or a replay goes by file
     sftp_configured: bool = False  # the file path needs the SFTP settings
+    optout_hook: Callable[[TableMapping], IngressOptOuts | None] | None = None  # the opt-out safety net
 
 
 def tables_to_sync(config: SyncConfig, *, contacts: bool | None = None) -> list[TableMapping]:
@@ -86,6 +89,7 @@ def ingress_deps(services: Services) -> IngressDeps:
         dead_letter_max_attempts=services.settings.run.dead_letter_max_attempts,
         initial_transfer_threshold=services.settings.run.initial_transfer_threshold,
         sftp_configured=services.settings.sftp is not None,
+        optout_hook=lambda table: ingress_hook(services, table),
     )
 
 
@@ -143,11 +147,14 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
     """The runner's flow body for one table."""
 
     def body(ctx: RunContext) -> bool:
+        hook = deps.optout_hook(table) if deps.optout_hook else None
         checkpoint = deps.checkpoints.load(FLOW, table.name, ChangeFeedCursor)
         ctx.cursor_from = ctx.cursor_to = checkpoint.cursor.describe()
         if checkpoint.cursor.waiting_for_file and not checkpoint.reset_requested:
             return wait_for_file_transfer(table, deps, checkpoint, ctx)
-        shape = resolve_shape(table, deps.dataverse, deps.campaign)
+        # With the opt-out safety net, opt-outs go through the newest-applied record (shared/flows/optout_ingress.py).
+        shape = resolve_shape(table, deps.dataverse, deps.campaign,
+                              hash_exclude=hook.hash_excluded if hook else frozenset())  # fmt: skip
 
         def save() -> None:
             if not ctx.dry_run:
@@ -161,9 +168,9 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
             ctx.note("replay requested: full read, every record written again")
         if checkpoint.cursor.path_due and hand_to_file_path(table, deps, checkpoint, ctx, save):
             return True  # the initial transfer loads the table and hands it back
-        sync = TableSync(table, deps, shape, checkpoint, ctx)
+        sync = TableSync(table, deps, shape, checkpoint, ctx, hook)
         sync.retry_dead_letters()
-        feed = ChangeFeed(deps.dataverse, table.entity_set, table.source_attributes(), clock=deps.clock)
+        feed = ChangeFeed(deps.dataverse, table.entity_set, sync.select, clock=deps.clock)
         for page in feed.pages(checkpoint.cursor, ctx, save=save, sweep=sync.sweep_unseen):
             position = checkpoint.cursor.position()
             isolate = checkpoint.runs_stuck_at(position) >= ISOLATE_AFTER_RUNS
@@ -254,9 +261,11 @@ class IndexChange:
 
     put: IndexEntry | None = None
     delete: bool = False
+    optout: Pending | None = None  # the record's opt-out decisions, saved with the page (opt-out safety net)
 
 
 Change = Mapping[str, Any] | None  # a row, or None for a delete
+Known = tuple[Mapping[str, IndexEntry], Mapping[str, "AppliedRecord"]]  # a chunk's index entries, opt-out records
 
 
 class TableSync:
@@ -264,9 +273,11 @@ class TableSync:
 
     def __init__(
         self, table: TableMapping, deps: IngressDeps, shape: TableShape, checkpoint: Checkpoint[ChangeFeedCursor],
-        ctx: RunContext,
+        ctx: RunContext, hook: IngressOptOuts | None = None,
     ) -> None:  # fmt: skip
         self.table = table
+        self.hook = hook
+        self.select = (*table.source_attributes(), *(POSITION_COLUMNS if hook else ()))
         self.deps = deps
         self.shape = shape
         self.checkpoint = checkpoint
@@ -305,13 +316,19 @@ class TableSync:
         return {**read, **counts}
 
     def _apply_known(
-        self, known: Mapping[str, IndexEntry], record_id: str, change: Change, *, full_read: bool, seen_epoch: int
+        self, known: Known, record_id: str, change: Change, *, full_read: bool, seen_epoch: int
     ) -> Applied[IndexChange]:
-        return self.apply(record_id, change, known.get(record_id), full_read=full_read, seen_epoch=seen_epoch)
+        entries, optouts = known
+        return self.apply(record_id, change, entries.get(record_id), full_read=full_read, seen_epoch=seen_epoch,
+                          optout=optouts.get(record_id))  # fmt: skip
 
-    def _known(self, chunk: Sequence[tuple[str, Change]]) -> dict[str, IndexEntry]:
-        return self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
-                                        parallel=self.deps.max_parallel)  # fmt: skip
+    def _known(self, chunk: Sequence[tuple[str, Change]]) -> Known:
+        entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
+                                           parallel=self.deps.max_parallel)  # fmt: skip
+        if self.hook is None:
+            return entries, {}
+        rows = [record_id for record_id, change in chunk if change is not None]
+        return entries, self.hook.prepare(rows, synced=entries)
 
     def retry_dead_letters(self) -> None:
         """Failed records get another go with their current Dynamics state, up to the attempt limit."""
@@ -321,7 +338,7 @@ class TableSync:
         self.ctx.check_time()
         ids = [letter.record_id for letter in due]
         known = self.deps.index.get_many(self.table.name, ids, parallel=self.deps.max_parallel)
-        select = list(self.table.source_attributes())
+        select = list(self.select)
 
         def retry(record_id: str, _: None) -> Applied[IndexChange]:
             row = self.deps.dataverse.retrieve(self.table.entity_set, record_id, select)  # gone: a delete
@@ -346,14 +363,22 @@ class TableSync:
     # -- one record
 
     def apply(
-        self, record_id: str, change: Change, known: IndexEntry | None, *, full_read: bool, seen_epoch: int = 0
-    ) -> Applied[IndexChange]:
+        self, record_id: str, change: Change, known: IndexEntry | None, *, full_read: bool, seen_epoch: int = 0,
+        optout: AppliedRecord | None = None,
+    ) -> Applied[IndexChange]:  # fmt: skip
+        pending = None
         if change is None:
             decision = decide_delete(known, apply_deletes=self.table.apply_deletes)
         else:
             decision = decide_change(change, known, shape=self.shape, generation=self.checkpoint.generation,
                                      full_read=full_read)  # fmt: skip
+            if self.hook is not None:
+                decision, pending = self.hook.adjust(record_id, change, decision, known, optout)
         applied = self.act(record_id, decision, known)
+        if pending is not None:
+            effect = applied.effect or IndexChange()
+            pending.href = effect.put.href if effect.put else (known.href if known else None)
+            applied = dataclasses.replace(applied, effect=dataclasses.replace(effect, optout=pending))
         return mark_seen(applied, known, seen_epoch) if seen_epoch else applied
 
     def act(self, record_id: str, decision: Decision, known: IndexEntry | None) -> Applied[IndexChange]:
@@ -380,13 +405,19 @@ class TableSync:
         for d in done:
             if d.applied.effect is not None and d.applied.effect.delete:
                 self.deps.index.delete(self.table.name, d.record_id)
+        if self.hook is not None:
+            self.hook.learn([d.applied.effect.optout for d in done if d.applied.effect and d.applied.effect.optout])
 
 
 def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: int) -> Applied[IndexChange]:
     """During a full read that needs a sweep, every synced record it meets is marked, written or not."""
     effect = applied.effect
     if effect is not None and effect.put is not None:
-        return dataclasses.replace(applied, effect=IndexChange(put=dataclasses.replace(effect.put, seen_epoch=epoch)))
+        seen = dataclasses.replace(effect.put, seen_epoch=epoch)
+        return dataclasses.replace(applied, effect=dataclasses.replace(effect, put=seen))
     if known is not None and not (effect is not None and effect.delete):
-        return dataclasses.replace(applied, effect=IndexChange(put=dataclasses.replace(known, seen_epoch=epoch)))
+        optout = effect.optout if effect is not None else None
+        return dataclasses.replace(
+            applied, effect=IndexChange(put=dataclasses.replace(known, seen_epoch=epoch), optout=optout)
+        )
     return applied

@@ -17,8 +17,16 @@ class MappingMismatch(Exception):
     """The mapping does not fit the Dynamics or Campaign instance: nothing is written."""
 
 
-def resolve_shape(table: TableMapping, dataverse: DataverseClient, campaign: CampaignClient) -> TableShape:
-    """Check the mapping against both instances before any write; every problem is reported at once."""
+def resolve_shape(
+    table: TableMapping,
+    dataverse: DataverseClient,
+    campaign: CampaignClient,
+    *,
+    hash_exclude: frozenset[str] = frozenset(),
+) -> TableShape:
+    """Check the mapping against both instances before any write; every problem is reported at once.
+
+    `hash_exclude`: attributes left out of the payload hashes (opt-outs another path writes, see optout_ingress)."""
     problems: list[str] = []
     dataverse.require_change_tracking(table.entity)  # names the table and how to enable it
     actual, missing = dataverse.column_types(table.entity, table.source_attributes())
@@ -61,4 +69,4 @@ def resolve_shape(table: TableMapping, dataverse: DataverseClient, campaign: Cam
     renames = {configured: name for configured, name in instance_names.items() if configured != name}
     lengths = {name: attr.length for name, attr in resource_type.details.items() if attr.length is not None}
     return TableShape(table, source_types=source, target_types=target, labels=labels, renames=renames,
-                      max_lengths=lengths)  # fmt: skip
+                      max_lengths=lengths, hash_exclude=hash_exclude)  # fmt: skip

@@ -12,7 +12,7 @@ from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from requests.adapters import HTTPAdapter
 
-TABLE_NAMES = ("checkpoints", "leases", "index", "deadletters", "runs")
+TABLE_NAMES = ("checkpoints", "leases", "index", "deadletters", "runs", "optoutapplied", "optoutaudit")
 POOL_SIZE = 32  # flows read and write the index from many threads; urllib3's default pool keeps only 10
 
 

@@ -54,3 +54,23 @@ def test_default_run_budget_ends_before_function_timeout() -> None:
     hours, minutes, seconds = (int(x) for x in host["functionTimeout"].split(":"))
     budget = float(next(s.default for s in SPECS if s.name == "RUN_TIME_BUDGET_SECONDS") or 0)
     assert budget + 120 <= hours * 3600 + minutes * 60 + seconds  # room for the last page and the summary
+
+
+def test_opt_out_functions_webhook_queue_and_timer() -> None:
+    functions = _functions()
+    assert {"optout_webhook", "optout_queue", "optout_timer"} <= set(functions)
+    webhook = functions["optout_webhook"]
+    assert webhook["type"] == "httpTrigger" and webhook["route"] == "optout/webhook"
+    assert [str(getattr(m, "value", m)) for m in webhook["methods"]] == ["POST"]
+    assert str(getattr(webhook["authLevel"], "value", webhook["authLevel"])) == "function"  # Dataverse's WebhookKey
+    queue = functions["optout_queue"]
+    assert (queue["type"], queue["queueName"], queue["connection"]) == ("queueTrigger", "%OPTOUT_QUEUE%",
+                                                                        "OPTOUT_QUEUE_STORAGE")  # fmt: skip
+    timer = functions["optout_timer"]
+    assert timer["type"] == "timerTrigger" and timer["schedule"] == "%OPTOUT_SCHEDULE%" and not timer["runOnStartup"]
+
+
+def test_host_json_queue_settings_fit_seconds_latency_and_the_poison_queue() -> None:
+    queues = json.loads((REPO / "host.json").read_text())["extensions"]["queues"]
+    assert queues["maxPollingInterval"] <= "00:00:02"  # the host polls an idle queue at most every 2 s
+    assert queues["maxDequeueCount"] == 5 and queues["messageEncoding"] == "base64"  # what the receiver writes

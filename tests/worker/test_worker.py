@@ -44,6 +44,9 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "ingress_custom_tables": [timer("%INGRESS_SCHEDULE%")],
     "egress_events": [timer("%EGRESS_SCHEDULE%")],
     "initial_transfer": [timer("%INITIAL_TRANSFER_SCHEDULE%")],
+    "optout_webhook": http("optout/webhook", ["POST"]),
+    "optout_queue": [queue("%OPTOUT_QUEUE%", "OPTOUT_QUEUE_STORAGE")],
+    "optout_timer": [timer("%OPTOUT_SCHEDULE%")],
 }
 
 
