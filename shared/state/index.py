@@ -2,6 +2,11 @@
 
 It lets an update go straight to PATCH without a lookup, and lets an unchanged record cost no call.
 It holds ids, hrefs and hashes only: nothing personal.
+
+A table's entries are spread over SHARDS partitions (`<table>~<shard>`, the shard from a hash of the id):
+one Table Storage partition serves about 2,000 entities per second, and a table of a million records in
+one partition would make every lookup and write of a large load queue behind it (the Azurite emulator
+also slows down with the size of a partition). Lookups of many ids query each shard for its own ids.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -18,7 +24,17 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.state.keys import safe_key
 
 _IDS_PER_QUERY = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
-_BATCH = 100  # operations per entity-group transaction
+_BATCH = 100  # operations per entity-group transaction (one partition each)
+SHARDS = 16
+
+
+def partition_of(table: str, record_id: str) -> str:
+    """The partition of a record's entry: stable across processes (crc32, not Python's salted hash)."""
+    return safe_key(f"{table}~{zlib.crc32(record_id.encode()) % SHARDS:02d}")
+
+
+def partitions(table: str) -> list[str]:
+    return [safe_key(f"{table}~{shard:02d}") for shard in range(SHARDS)]
 
 
 @dataclasses.dataclass
@@ -40,22 +56,24 @@ class RecordIndex:
 
     def get(self, table: str, record_id: str) -> IndexEntry | None:
         try:
-            entity = self._table.get_entity(safe_key(table), safe_key(record_id))
+            entity = self._table.get_entity(partition_of(table, record_id), safe_key(record_id))
         except ResourceNotFoundError:
             return None
         return self._entry(table, entity)
 
     def get_many(self, table: str, record_ids: Iterable[str], parallel: int = 8) -> dict[str, IndexEntry]:
-        """Entries of many records with one query per 14 ids instead of one call per record."""
-        ids = sorted(set(record_ids))
-        chunks = [ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)]
+        """Entries of many records with one query per 14 ids of one shard, instead of one call per record."""
+        by_partition: dict[str, list[str]] = {}
+        for record_id in sorted(set(record_ids)):
+            by_partition.setdefault(partition_of(table, record_id), []).append(record_id)
+        chunks = [(pk, ids[i : i + _IDS_PER_QUERY]) for pk, ids in by_partition.items()
+                  for i in range(0, len(ids), _IDS_PER_QUERY)]  # fmt: skip
 
-        def query(chunk: list[str]) -> list[IndexEntry]:
-            names = {f"r{n}": safe_key(record_id) for n, record_id in enumerate(chunk)}
+        def query(chunk: tuple[str, list[str]]) -> list[IndexEntry]:
+            pk, ids = chunk
+            names = {f"r{n}": safe_key(record_id) for n, record_id in enumerate(ids)}
             rows = " or ".join(f"RowKey eq @{name}" for name in names)
-            found = self._table.query_entities(
-                f"PartitionKey eq @pk and ( {rows} )", parameters={"pk": safe_key(table), **names}
-            )
+            found = self._table.query_entities(f"PartitionKey eq @pk and ( {rows} )", parameters={"pk": pk, **names})
             return [self._entry(table, e) for e in found]
 
         out: dict[str, IndexEntry] = {}
@@ -68,11 +86,11 @@ class RecordIndex:
         self._table.upsert_entity(self._entity(entry), mode=UpdateMode.REPLACE)
 
     def put_many(self, entries: Iterable[IndexEntry]) -> None:
-        """Upsert in transactions of 100 (the service's limit; all in one partition per table)."""
-        by_table: dict[str, list[IndexEntry]] = {}
+        """Upsert in transactions of 100, the service's limit, each within one partition."""
+        by_partition: dict[str, list[IndexEntry]] = {}
         for entry in entries:
-            by_table.setdefault(entry.table, []).append(entry)
-        for group in by_table.values():
+            by_partition.setdefault(partition_of(entry.table, entry.record_id), []).append(entry)
+        for group in by_partition.values():
             for start in range(0, len(group), _BATCH):
                 operations = [
                     ("upsert", self._entity(e), {"mode": UpdateMode.REPLACE}) for e in group[start : start + _BATCH]
@@ -82,7 +100,7 @@ class RecordIndex:
     def _entity(self, entry: IndexEntry) -> dict[str, Any]:
         entry.updated_at = self._clock()
         return {
-            "PartitionKey": safe_key(entry.table),
+            "PartitionKey": partition_of(entry.table, entry.record_id),
             "RowKey": safe_key(entry.record_id),
             "record_id": entry.record_id,
             "href": entry.href,
@@ -108,10 +126,11 @@ class RecordIndex:
 
     def delete(self, table: str, record_id: str) -> None:
         try:
-            self._table.delete_entity(safe_key(table), safe_key(record_id))
+            self._table.delete_entity(partition_of(table, record_id), safe_key(record_id))
         except ResourceNotFoundError:
             pass
 
     def iter_table(self, table: str) -> Iterator[IndexEntry]:
-        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": safe_key(table)}):
-            yield self._entry(table, entity)
+        for pk in partitions(table):
+            for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": pk}):
+                yield self._entry(table, entity)
