@@ -27,6 +27,8 @@ BENCHMARKS = (
     Benchmark("economy", "bench.economy", "Dataverse requests per page of a change-tracking read, and per idle read"),
     Benchmark("throttle", "bench.throttle", "Campaign writes under a request budget: throughput, 429s, failures"),
     Benchmark("ingress", "bench.ingress_increment", "changed contacts through ingress vs its parallelism bound"),
+    Benchmark("initial_transfer", "bench.initial_transfer", "contacts by file (Blob, SFTP) vs raw paging; peak RSS"),
+    Benchmark("optout", "bench.optout", "opt-out latency: Dynamics update -> webhook -> queue -> Campaign profile"),
     Benchmark("egress", "bench.egress", "Campaign email events onto Dynamics: requests per event vs one per event"),
     Benchmark("scaling", "bench.scaling", "initial loads of 10,000 and 100,000 contacts: linear time, flat memory"),
 )
