@@ -302,8 +302,12 @@ class TableSync:
             changes[record_id] = None
         counts: collections.Counter[str] = collections.Counter()
         # The index of the next chunk is read, and the index learns the last chunk, while a chunk is written.
+        # On the first read of a table its records are new: nothing to read in the index (a page redone after a
+        # crash is found in Campaign by its key, as any record without an index entry is: never created twice).
+        first_load = page.full_read and not page.seen_epoch and self.checkpoint.generation == 0
         with Background() as background:
-            for chunk, known in prefetched(chunks(list(changes.items()), CHUNK), self._known):
+            for chunk, known in prefetched(chunks(list(changes.items()), CHUNK),
+                                           self._not_synced if first_load else self._known):  # fmt: skip
                 apply = functools.partial(self._apply_known, known, full_read=page.full_read,
                                           seen_epoch=page.seen_epoch)  # fmt: skip
                 counts += self.executor.run(chunk, apply, learn=functools.partial(background.submit, self.learn),
@@ -321,6 +325,11 @@ class TableSync:
         entries, optouts = known
         return self.apply(record_id, change, entries.get(record_id), full_read=full_read, seen_epoch=seen_epoch,
                           optout=optouts.get(record_id))  # fmt: skip
+
+    def _not_synced(self, chunk: Sequence[tuple[str, Change]]) -> Known:
+        if self.hook is None:
+            return {}, {}
+        return {}, self.hook.prepare([record_id for record_id, change in chunk if change is not None], synced=())
 
     def _known(self, chunk: Sequence[tuple[str, Change]]) -> Known:
         entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],

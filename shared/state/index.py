@@ -5,8 +5,9 @@ It holds ids, hrefs and hashes only: nothing personal.
 
 A table's entries are spread over SHARDS partitions (`<table>~<shard>`, the shard from a hash of the id):
 one Table Storage partition serves about 2,000 entities per second, and a query that ORs RowKeys is
-served as a scan of its partition, so partitions are kept small (a million records: ~16,000 each).
-Lookups of many ids query each shard for its own ids, 14 per query.
+served as a scan of its partition, so partitions are kept smaller (a million records: ~62,000 each).
+A few ids (an increment) are point reads, in parallel; many ids (a replay) query each shard for its own
+ids, 14 per query. An initial load reads nothing here: its records are new (see ingress).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from shared.state.keys import safe_key
 
 _IDS_PER_QUERY = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
 _BATCH = 100  # operations per entity-group transaction (one partition each)
-SHARDS = 64
+SHARDS = 16
+POINT_READS_UP_TO = 200  # fewer ids than this are read one by one: a point read is the cheapest query
 
 
 def partition_of(table: str, record_id: str) -> str:
@@ -63,8 +65,13 @@ class RecordIndex:
 
     def get_many(self, table: str, record_ids: Iterable[str], parallel: int = 8) -> dict[str, IndexEntry]:
         """Entries of many records with one query per 14 ids of one shard, instead of one call per record."""
+        wanted = sorted(set(record_ids))
+        if len(wanted) <= POINT_READS_UP_TO:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(parallel, len(wanted) or 1))) as pool:
+                found = pool.map(lambda record_id: self.get(table, record_id), wanted)
+                return {entry.record_id: entry for entry in found if entry is not None}
         by_partition: dict[str, list[str]] = {}
-        for record_id in sorted(set(record_ids)):
+        for record_id in wanted:
             by_partition.setdefault(partition_of(table, record_id), []).append(record_id)
         chunks = [(pk, ids[i : i + _IDS_PER_QUERY]) for pk, ids in by_partition.items()
                   for i in range(0, len(ids), _IDS_PER_QUERY)]  # fmt: skip
