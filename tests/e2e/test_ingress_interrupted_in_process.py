@@ -4,10 +4,13 @@ duplicates nothing (the real-process variant, SIGKILL, is test_crash_subprocess.
 The interruption is a BaseException raised from inside the Campaign transport, either before a write
 reaches Campaign or right after Campaign applied it (the response lost): the worst moment, since
 Campaign changed and our index and checkpoint did not.
+
+More seeds: INTERRUPT_SEEDS=50 scripts/test.sh tests/e2e/test_ingress_interrupted_in_process.py
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -75,7 +78,10 @@ def run_to_completion(stack: Stack) -> None:
     raise AssertionError([s.reason for s in summaries])
 
 
-@pytest.mark.parametrize("seed", range(10))
+SEEDS = int(os.environ.get("INTERRUPT_SEEDS", "4"))
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
 def test_interrupted_runs_converge(stack_factory: Callable[..., Stack], seed: int) -> None:
     rng = random.Random(seed)
     stack = stack_factory(contacts_only(), DATAVERSE_PAGE_SIZE="60")
