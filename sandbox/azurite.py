@@ -42,12 +42,15 @@ class Azurite:
             raise RuntimeError(f"Azurite is not installed: run `npm ci` in {REPO} (scripts/bootstrap.sh does it)")
         ports = [_free_port() for _ in range(3)]
         # --skipApiVersionCheck: azure-storage-blob sends an API version newer than Azurite 3.35 knows.
+        # Keep-alive 120 s: Azurite's default of 5 s closes pooled connections the client is about to reuse
+        # (a reset on a POST the SDK does not resend); Azure's front ends keep idle connections for minutes.
         command = [
             str(AZURITE_BIN),
             "--blobHost", "127.0.0.1", "--blobPort", str(ports[0]),
             "--queueHost", "127.0.0.1", "--queuePort", str(ports[1]),
             "--tableHost", "127.0.0.1", "--tablePort", str(ports[2]),
             "--inMemoryPersistence", "--loose", "--disableTelemetry", "--silent", "--skipApiVersionCheck",
+            *(option for service in ("blob", "queue", "table") for option in (f"--{service}KeepAliveTimeout", "120")),
         ]  # fmt: skip
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
         server = cls(process, *ports)

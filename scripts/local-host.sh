@@ -137,7 +137,8 @@ start() {
   # --location keeps the host's timer locks and the connector's state across restarts of the stack.
   launch azurite "$repo/node_modules/.bin/azurite" --blobHost 127.0.0.1 --blobPort "$blob_port" \
     --queueHost 127.0.0.1 --queuePort "$queue_port" --tableHost 127.0.0.1 --tablePort "$table_port" \
-    --location "$state/azurite" --loose --skipApiVersionCheck --disableTelemetry --silent
+    --location "$state/azurite" --loose --skipApiVersionCheck --disableTelemetry --silent \
+    --blobKeepAliveTimeout 120 --queueKeepAliveTimeout 120 --tableKeepAliveTimeout 120  # see sandbox/azurite.py
   launch dataverse env PYTHONPATH="$repo" "$python" -m sandbox.dataverse --port "$dataverse_port" \
     --workdir "$state/dataverse" --contacts "$contacts"
   launch campaign env PYTHONPATH="$repo" "$python" -m sandbox.campaign --port "$campaign_port"
