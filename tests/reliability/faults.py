@@ -63,6 +63,11 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     "tests/e2e/test_egress.py's reprocessing test",
 }
 
+KNOWN_GAPS: dict[tuple[str, str], str] = {
+    ("expired delta token", "initial_transfer"): "strict xfail: records loaded by file are not in the record index, "
+    "so the resync sweep misses their Dynamics deletes (measured: 4 of 12 deletes left in Campaign, seed 1)",
+}
+
 
 def arm(stack: Stack, fault: str, targets: list[Target]) -> list[Callable[[], bool]]:
     """Arms `fault` on every target; returns, per target, a check that the fault really fired."""

@@ -32,12 +32,13 @@ class Collector:
         with self._lock:
             self.results.append(result)
 
-    def markdown(self, faults: Sequence[str], not_applicable: Mapping[tuple[str, str], str], variant: str) -> str:
-        return render(self.results, faults, not_applicable, variant)
+    def markdown(self, faults: Sequence[str], not_applicable: Mapping[tuple[str, str], str],
+                 known_gaps: Mapping[tuple[str, str], str], variant: str) -> str:  # fmt: skip
+        return render(self.results, faults, not_applicable, known_gaps, variant)
 
 
 def render(results: Sequence[CellResult], faults: Sequence[str], not_applicable: Mapping[tuple[str, str], str],
-           variant: str) -> str:  # fmt: skip
+           known_gaps: Mapping[tuple[str, str], str], variant: str) -> str:  # fmt: skip
     by_cell: dict[tuple[str, str], list[CellResult]] = {}
     for r in results:
         by_cell.setdefault((r.fault, r.flow), []).append(r)
@@ -55,8 +56,11 @@ def render(results: Sequence[CellResult], faults: Sequence[str], not_applicable:
             got = by_cell.get((fault, flow))
             if got:
                 cells.append(_cell(got))
+            elif (fault, flow) in known_gaps:
+                notes.append(f"{fault} x {flow}: {known_gaps[(fault, flow)]}")
+                cells.append(f"xfail [{len(notes)}]")
             elif (fault, flow) in not_applicable:
-                notes.append(f"{fault} × {flow}: {not_applicable[(fault, flow)]}")
+                notes.append(f"{fault} x {flow}: {not_applicable[(fault, flow)]}")
                 cells.append(f"n/a [{len(notes)}]")
             else:
                 cells.append("not run")

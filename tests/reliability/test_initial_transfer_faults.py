@@ -41,7 +41,8 @@ def test_expired_delta_token_after_the_hand_over(transfer_stack: MakeTransfer, f
         return [lambda: any(r.get("error_code") == "0x80044352" for r in ts.dv.requests())]
 
     ticks, fired = transfer_then_increments(ts, seed, lambda: [], before_increments=expire)
-    check(ts, figures, "expired delta token", seed, ticks, fired)
+    # Its figures stay out of the matrix's totals while it is a known gap (the table says xfail).
+    check(ts, Collector(), "expired delta token", seed, ticks, fired)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -53,8 +54,12 @@ def test_sftp_disconnect_mid_upload(transfer_stack: MakeTransfer, figures: Colle
         if progress.stage == "upload" and not dropped:
             dropped.append(ts.sshd.drop_connections())  # every session of Campaign's SFTP server is killed
 
-    ticks, fired = transfer_then_increments(ts, seed, lambda: [lambda: bool(dropped) and dropped[0] > 0],
-                                            transfer=lambda: ts.transfer("contacts", progress=drop_at_upload))
+    ticks, fired = transfer_then_increments(
+        ts,
+        seed,
+        lambda: [lambda: bool(dropped) and dropped[0] > 0],
+        transfer=lambda: ts.transfer("contacts", progress=drop_at_upload),
+    )
     check(ts, figures, "SFTP disconnect mid-transfer", seed, ticks, fired)
 
 

@@ -15,8 +15,14 @@ from tests.reliability.figures import Collector
 from tests.reliability.matrix import SIZE, Ticks, keyed_counts, open_dead_letters, record, stale_values
 
 FLOW = "initial_transfer"
-SETTINGS = {"INITIAL_TRANSFER_THRESHOLD": "10", "DATAVERSE_PAGE_SIZE": "8", "INITIAL_TRANSFER_PART_ROWS": "10",
-            "INITIAL_TRANSFER_GZIP": "false", "HTTP_READ_TIMEOUT_SECONDS": "1", "CAMPAIGN_MAX_PARALLEL": "2"}  # fmt: skip
+SETTINGS = {
+    "INITIAL_TRANSFER_THRESHOLD": "10",
+    "DATAVERSE_PAGE_SIZE": "8",
+    "INITIAL_TRANSFER_PART_ROWS": "10",
+    "INITIAL_TRANSFER_GZIP": "false",
+    "HTTP_READ_TIMEOUT_SECONDS": "1",
+    "CAMPAIGN_MAX_PARALLEL": "2",
+}
 
 
 def handed_over(ts: TransferStack, tick: Callable[[], list[RunSummary]]) -> Callable[[], list[RunSummary]]:
