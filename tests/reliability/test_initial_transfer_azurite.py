@@ -1,5 +1,5 @@
 """The initial transfer while its state store (checkpoints, leases and the staged Blob parts) goes away: a separate
-Azurite keeping its data on disk stops mid-run and starts again a second later."""
+Azurite keeping its data on disk stops mid-run and starts again on the same ports and data."""
 
 from __future__ import annotations
 
