@@ -3,7 +3,8 @@
 Throttling follows PA api-limits.md: 429 Too Many Requests with Retry-After (seconds) and one of the
 three error codes and messages; requests and execution time are counted over a sliding window,
 concurrency fails at once. Faults are test tools: the next K requests whose path contains a given
-text answer 429/500/503, drop the connection, or stall before answering.
+text answer 429/500/502/503/504, drop the connection before (drop) or after doing the work (drop_after: a
+lost response), or stall before answering.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from sandbox.dataverse.odata import THROTTLE_CONCURRENCY, THROTTLE_EXECUTION_TIME, THROTTLE_REQUESTS
 
-FAULT_KINDS = frozenset({"429", "500", "503", "drop", "stall"})
+FAULT_KINDS = frozenset({"429", "500", "502", "503", "504", "drop", "drop_after", "stall"})
 THROTTLE_KINDS = frozenset({"requests", "execution_time", "concurrency"})
 
 

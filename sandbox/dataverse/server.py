@@ -343,7 +343,8 @@ class DataverseSandbox:
         stall_seconds: float = 5.0,
     ) -> None:
         """The next `count` requests whose path contains `path` answer with the fault `kind`:
-        "429" (with Retry-After), "500", "503", "drop" (connection closed, no answer) or "stall"."""
+        "429" (with Retry-After), "500", "502", "503", "504", "drop" (connection closed, no answer), "drop_after"
+        (the request is carried out, then the connection is closed: a lost response) or "stall"."""
         self.faults.add(Fault(path, kind, count, method, retry_after, stall_seconds))
 
     def clear_faults(self) -> None:
@@ -523,12 +524,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             entry["fault"] = fault.kind
             if fault.kind == "drop":
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return None
+                return self._drop()
+            if fault.kind == "drop_after":
+                self._answer_unfaulted(path, query, body, in_flight, entry)  # the write happens...
+                return self._drop()  # ...and its answer is lost
             if fault.kind == "stall":
                 sandbox.wait_stall(fault.stall_seconds)
             elif fault.kind == "429":
@@ -541,6 +540,20 @@ class _Handler(BaseHTTPRequestHandler):
                 status = int(fault.kind)
                 message = "Service Unavailable" if status == 503 else "An unexpected error occurred."
                 return Response(status, {"Content-Type": JSON_TYPE}, error_body("0x80040216", message))
+        return self._answer_unfaulted(path, query, body, in_flight, entry)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return None
+
+    def _answer_unfaulted(
+        self, path: str, query: str, body: bytes, in_flight: int, entry: dict[str, Any]
+    ) -> Response | None:
+        sandbox = self.sandbox
         parts = path.strip("/").split("/")
         assert sandbox.entra is not None and sandbox.webapi is not None
         if len(parts) >= 2 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"] and self.command == "GET":

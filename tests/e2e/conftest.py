@@ -55,6 +55,9 @@ class Stack:
     waits: list[float]
     document: Mapping[str, Any]  # the mapping document as the test wrote it (the oracle reads this)
     env: Mapping[str, str]  # the app settings the stack runs with (a subprocess can use them too)
+    # Called with each retry wait, after the clocks moved: a test's way to act while a run is inside a request
+    # (stop a server, start a second run) at a point it chose by injecting a 429.
+    on_wait: list[Callable[[float], None]] = dataclasses.field(default_factory=list)
 
     def run(self, *names: str, budget: float = 600.0, monotonic: Callable[[], float] = time.monotonic,
             dry_run: bool = False) -> list[RunSummary]:  # fmt: skip
@@ -94,6 +97,7 @@ class Stack:
 def make_stack(dv: DataverseSandbox, acs: CampaignSandbox, storage: str, prefix: str,
                config: Mapping[str, Any] | None = None, **extra: str) -> Stack:  # fmt: skip
     waits: list[float] = []
+    hooks: list[Callable[[float], None]] = []
 
     def sleep(seconds: float) -> None:
         # Waiting is virtual: both sandboxes' clocks move on instead, so throttling windows and
@@ -101,9 +105,11 @@ def make_stack(dv: DataverseSandbox, acs: CampaignSandbox, storage: str, prefix:
         waits.append(seconds)
         dv.advance_clock(seconds)
         acs.advance_clock(seconds)
+        for hook in list(hooks):
+            hook(seconds)
 
     env = stack_env(dv, acs, storage, prefix, config or EXAMPLE, **extra)
-    return Stack(dv, acs, build_services(load_settings(env), sleep=sleep), waits, config or EXAMPLE, env)
+    return Stack(dv, acs, build_services(load_settings(env), sleep=sleep), waits, config or EXAMPLE, env, hooks)
 
 
 @pytest.fixture
