@@ -24,6 +24,7 @@ MIN_NAME = 4  # shorter names are ordinary words ("Ada" in "Adapter"); word boun
 MIN_SECRET = 6
 NOT_PRODUCT = ("sandbox",)  # loggers of the local sandboxes: not what the connector writes
 STATE_TABLES = ("deadletters", "runs")  # reasons and stored run summaries
+PRODUCT_LOGGERS = ("sync", "shared")  # the connector's own loggers: recorded at DEBUG whatever an earlier test set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,7 @@ class LeakGuard:
         self.handler = _Capture()
         self.secrets: set[str] = set()
         self._root_level = logging.NOTSET
+        self._levels: dict[str, int] = {}
         self._original_init: Any = None
 
     def start(self) -> None:
@@ -102,6 +104,10 @@ class LeakGuard:
         self._root_level = root.level
         root.setLevel(logging.DEBUG)
         root.addHandler(self.handler)
+        for name, logger in list(logging.root.manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger) and name.split(".")[0] in PRODUCT_LOGGERS:
+                self._levels[name] = logger.level  # e.g. the CLI's main() sets "sync" to INFO
+                logger.setLevel(logging.NOTSET)
         original = Secret.__init__
         seen = self.secrets
 
@@ -116,6 +122,8 @@ class LeakGuard:
         root = logging.getLogger()
         root.removeHandler(self.handler)
         root.setLevel(self._root_level)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
         if self._original_init is not None:
             Secret.__init__ = self._original_init  # type: ignore[method-assign]
 
