@@ -27,7 +27,12 @@ def verdict(report: dict[str, Any]) -> tuple[int, list[str]]:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        code, lines = verdict(json.load(handle))
+    try:
+        with open(sys.argv[1], encoding="utf-8") as handle:
+            report = json.load(handle)
+    except (OSError, ValueError):  # pip-audit died before writing its report: that is no pass
+        print("audit: FAILED: pip-audit wrote no readable report (run scripts/audit.sh by hand to see why)")
+        sys.exit(1)
+    code, lines = verdict(report)
     print("\n".join(lines))
     sys.exit(code)

@@ -122,9 +122,9 @@ def main(argv: Sequence[str] | None = None, *, ask: Callable[[str], str] = input
     logging.getLogger("sync").setLevel(logging.INFO)  # our own events; the SDKs' request logs stay quiet
     logging.getLogger("sync.run").setLevel(logging.WARNING)  # summaries are printed below, not logged twice
     env = dict(os.environ)
-    if args.settings:
-        env = {**read_local_settings(args.settings), **env}
     try:
+        if args.settings:
+            env = {**read_local_settings(args.settings), **env}
         svc = build_services(*load_configuration(env))
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -478,7 +478,20 @@ def _sftp(r: _Reader) -> SftpSettings | None:
 
 
 def read_local_settings(path: pathlib.Path) -> dict[str, str]:
-    """The `Values` of a local.settings.json, as the Functions host would expose them."""
-    data: Any = json.loads(path.read_text(encoding="utf-8"))
-    values = data.get("Values", {}) if isinstance(data, dict) else {}
+    """The `Values` of a local.settings.json, as the Functions host would expose them.
+
+    Raises ConfigError naming the file when it cannot be read or is not a JSON object of Values."""
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        raise ConfigError([Problem(str(path), f"cannot read: {e.strerror or type(e).__name__}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), "not UTF-8 text")]) from None
+    except json.JSONDecodeError as e:
+        raise ConfigError([Problem(str(path), f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "invalid JSON: nested too deeply")]) from None
+    values = data.get("Values", {}) if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError([Problem(str(path), 'expected a JSON object with a "Values" object')])
     return {str(k): str(v) for k, v in values.items()}

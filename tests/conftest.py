@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.ports",
     "tests.fixtures.azurite",
     "tests.fixtures.sftp",
+    "pytester",  # tests/security runs a test module through the e2e leak guard
 ]

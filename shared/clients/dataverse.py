@@ -35,6 +35,7 @@ import requests
 
 from shared.auth.dataverse_token import DataverseTokenProvider
 from shared.clients.ttl_cache import TtlCache
+from shared.core.errors import RecordError
 from shared.http import ApiError, HttpClient, Outcome, RetryPolicy, TokenProvider, classify_status
 from shared.http.tls import build_verified_session
 
@@ -160,24 +161,26 @@ class Operation:
 
     @classmethod
     def create(cls, entity_set: str, body: Mapping[str, Any], id: str | None = None) -> Operation:
+        if id is not None:
+            row_path(entity_set, id)  # refused here, not when the batch is sent
         return cls("POST", entity_set, dict(body), entity_set=entity_set, new_id=id)
 
     @classmethod
     def update(cls, entity_set: str, id: str, body: Mapping[str, Any]) -> Operation:
-        return cls("PATCH", f"{entity_set}({id})", dict(body), {"If-Match": "*"}, entity_set=entity_set)
+        return cls("PATCH", row_path(entity_set, id), dict(body), {"If-Match": "*"}, entity_set=entity_set)
 
     @classmethod
     def upsert(cls, entity_set: str, id: str, body: Mapping[str, Any]) -> Operation:
-        return cls("PATCH", f"{entity_set}({id})", dict(body), entity_set=entity_set)
+        return cls("PATCH", row_path(entity_set, id), dict(body), entity_set=entity_set)
 
     @classmethod
     def create_if_absent(cls, entity_set: str, id: str, body: Mapping[str, Any]) -> Operation:
         """Create the row under this id unless it exists; an existing row is never changed (412 instead)."""
-        return cls("PATCH", f"{entity_set}({id})", dict(body), {"If-None-Match": "*"}, entity_set=entity_set)
+        return cls("PATCH", row_path(entity_set, id), dict(body), {"If-None-Match": "*"}, entity_set=entity_set)
 
     @classmethod
     def delete(cls, entity_set: str, id: str) -> Operation:
-        return cls("DELETE", f"{entity_set}({id})", entity_set=entity_set)
+        return cls("DELETE", row_path(entity_set, id), entity_set=entity_set)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +234,22 @@ def attribute_of_column(column: str) -> str:
 
 def odata_bind(entity_set: str, id: str) -> str:
     """Value for `<navigation property>@odata.bind`, e.g. odata_bind("contacts", guid) -> "/contacts(guid)"."""
-    return f"/{entity_set}({id})"
+    return "/" + row_path(entity_set, id)
+
+
+class InvalidRowId(RecordError, ValueError):
+    """A row id that is not a GUID: refused before any URL is built from it (a quote, `/`, `?` or `#` in it would
+    address another row or resource). The reason never holds the id (it came from outside)."""
+
+    def __init__(self, entity_set: str) -> None:
+        super().__init__(f"{entity_set}: a row id must be a GUID")
+
+
+def row_path(entity_set: str, id: str) -> str:
+    """`entity_set(id)` for a GUID id; raises InvalidRowId for anything else."""
+    if not isinstance(id, str) or not _GUID.fullmatch(id):
+        raise InvalidRowId(entity_set)
+    return f"{entity_set}({id})"
 
 
 # -- client ----------------------------------------------------------------------------------------
@@ -291,7 +309,8 @@ class DataverseClient:
     # -- reads ---------------------------------------------------------------------------------
     def retrieve(self, entity_set: str, id: str, select: Sequence[str]) -> dict[str, Any] | None:
         """One row, or None if it does not exist."""
-        response = self._send("GET", self._url(f"{entity_set}({id})?$select={_select(select)}"), allow=frozenset({404}))
+        url = self._url(f"{row_path(entity_set, id)}?$select={_select(select)}")
+        response = self._send("GET", url, allow=frozenset({404}))
         return None if response.status_code == 404 else dict(response.json())
 
     def retrieve_many(self, entity_set: str, key: str, ids: Sequence[str], select: Sequence[str],
@@ -542,7 +561,7 @@ class DataverseClient:
             return cached
         url = self._url(
             "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute"
-            f"&$filter=EntitySetName eq '{entity_set}'"
+            f"&$filter=EntitySetName eq '{_quote_literal(entity_set)}'"
         )
         found = self._send("GET", url).json().get("value", [])
         if not found:
@@ -556,36 +575,37 @@ class DataverseClient:
         """Create a row; with `id`, under that client-chosen GUID (412 RECORD_ERROR if it exists). Returns its id."""
         payload = dict(body)
         if id is not None:
+            row_path(entity_set, id)  # a GUID or nothing leaves this process
             payload[self.primary_key(entity_set)] = id
         response = self._send("POST", self._url(entity_set), json_body=payload)
         return _entity_id(response.headers.get("OData-EntityId", "")) or str(id)
 
     def update(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None:
         """Update an existing row; If-Match: * makes a missing row a 404 RECORD_ERROR, never a create."""
-        self._send("PATCH", self._url(f"{entity_set}({id})"), headers={"If-Match": "*"}, json_body=dict(body))
+        self._send("PATCH", self._url(row_path(entity_set, id)), headers={"If-Match": "*"}, json_body=dict(body))
 
     def update_returning(
         self, entity_set: str, id: str, body: Mapping[str, Any], select: Sequence[str]
     ) -> dict[str, Any] | None:
         """Update an existing row (If-Match: *) and read the `select` columns back in the same call (Prefer:
         return=representation); None when the row does not exist (never created)."""
-        response = self._send("PATCH", self._url(f"{entity_set}({id})?$select={_select(select)}"),
+        response = self._send("PATCH", self._url(f"{row_path(entity_set, id)}?$select={_select(select)}"),
                               headers={"If-Match": "*", "Prefer": "return=representation"}, json_body=dict(body),
                               allow=frozenset({404}))  # fmt: skip
         return None if response.status_code == 404 else dict(response.json())
 
     def upsert(self, entity_set: str, id: str, body: Mapping[str, Any]) -> None:
         """Create the row with this id, or update it if it exists."""
-        self._send("PATCH", self._url(f"{entity_set}({id})"), json_body=dict(body))
+        self._send("PATCH", self._url(row_path(entity_set, id)), json_body=dict(body))
 
     def create_if_absent(self, entity_set: str, id: str, body: Mapping[str, Any]) -> bool:
         """Create the row under this id unless it exists (If-None-Match: *); False when it was there already."""
-        response = self._send("PATCH", self._url(f"{entity_set}({id})"), headers={"If-None-Match": "*"},
+        response = self._send("PATCH", self._url(row_path(entity_set, id)), headers={"If-None-Match": "*"},
                               json_body=dict(body), allow=frozenset({412}))  # fmt: skip
         return response.status_code != 412
 
     def delete(self, entity_set: str, id: str) -> None:
-        self._send("DELETE", self._url(f"{entity_set}({id})"))
+        self._send("DELETE", self._url(row_path(entity_set, id)))
 
     def batch(
         self,

@@ -245,6 +245,24 @@ def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
         raise SftpKeyError("the SFTP private key cannot be loaded by the SSH library") from None
 
 
+MAX_NAME = 255  # what any file system holds; a longer name comes from a broken or hostile server
+_CONTROL = frozenset(chr(c) for c in (*range(32), 127))
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why a name a server listed cannot be one file inside the listed folder (a path out of it, characters that
+    would forge log lines), or None when it is safe to join to the folder."""
+    if name in ("", ".", ".."):
+        return "not a file name"
+    if len(name) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters"
+    if "/" in name or "\\" in name:
+        return "holds a path separator"
+    if not _CONTROL.isdisjoint(name):
+        return "holds a control character"
+    return None
+
+
 def is_temporary_name(name: str) -> bool:
     """True for names of files that are probably still being written."""
     return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
@@ -360,14 +378,20 @@ class SftpClient:
     def list_ready(self, folder: str, pattern: str | None = None, *, min_age: float = 0.0) -> list[RemoteFile]:
         """Regular files in `folder` that are ready to read, oldest first.
 
-        Skipped: temporary names (`is_temporary_name`), names not matching the glob `pattern` (case-sensitive),
-        and files modified less than `min_age` seconds ago (for writers that do not use temporary names).
+        Skipped: names that are not one safe file name (`unsafe_name`, logged), temporary names
+        (`is_temporary_name`), names not matching the glob `pattern` (case-sensitive), and files modified less than
+        `min_age` seconds ago (for writers that do not use temporary names).
         """
         entries = self._retrying("list", folder, lambda sftp, attempt: sftp.listdir_attr(folder))
         newest_allowed = self._clock() - min_age
         ready = []
         for entry in entries:
             name = entry.filename
+            why = unsafe_name(name)
+            if why is not None:
+                log.warning("sftp.unsafe_name folder=%s name=%s reason=%s: skipped, never read", folder,
+                            ascii(name)[:80], why)  # fmt: skip
+                continue
             if not stat.S_ISREG(entry.st_mode or 0) or is_temporary_name(name):
                 continue
             if pattern is not None and not fnmatch.fnmatchcase(name, pattern):

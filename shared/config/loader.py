@@ -89,6 +89,8 @@ def _parse(text: str, origin: str) -> Any:
         ) from None
     except _BadConstant as e:
         raise ConfigError([Problem(ROOT, f"invalid JSON ({origin}): {e} is not allowed")]) from None
+    except RecursionError:  # no mapping document nests this deep; without this it is a stack trace
+        raise ConfigError([Problem(ROOT, f"invalid JSON ({origin}): nested too deeply")]) from None
 
 
 def _duplicate_keys(node: Any, at: PathParts) -> list[Finding]:

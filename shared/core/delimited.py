@@ -166,8 +166,19 @@ def _header(reader: Any, required: Sequence[str]) -> list[str]:
         raise DelimitedError("the header names a column twice")
     missing = [name for name in required if name not in header]
     if missing:
-        raise DelimitedError(f"the header lacks column(s) {', '.join(missing)} (has {', '.join(header)})")
+        raise DelimitedError(f"the header lacks column(s) {', '.join(missing)} ({_found(header)})")
     return header
+
+
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _found(header: Sequence[str]) -> str:
+    """The columns the header has, to spot a typo; only when they all look like names: a file that lost its
+    header has a data row there (ids, e-mail addresses), which must not reach a log or a run note."""
+    if all(_COLUMN_NAME.fullmatch(name) for name in header):
+        return f"has {', '.join(header)}"
+    return f"its first line has {len(header)} field(s) that are not all column names: a data row?"
 
 
 def _decoded_lines(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:

@@ -72,7 +72,7 @@ class MessageError(ValueError):
 def decode_message(text: str) -> OptOutMessage:
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MessageError("not JSON") from None
     if not isinstance(body, dict) or body.get("v") != MESSAGE_VERSION:
         raise MessageError(f"not an opt-out message of version {MESSAGE_VERSION}")
@@ -108,6 +108,8 @@ def parse_webhook(
         context = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError):
         return Rejected(400, "body is not JSON (expected a Dataverse RemoteExecutionContext)")
+    except RecursionError:  # nesting no execution context has; json would otherwise surface it as a 500
+        return Rejected(400, "body is nested too deeply (expected a Dataverse RemoteExecutionContext)")
     if not isinstance(context, dict):
         return Rejected(400, "body is not a JSON object (expected a Dataverse RemoteExecutionContext)")
     message = context.get("MessageName")

@@ -32,6 +32,8 @@ def build_verified_session(verify: bool | str = True, pool_size: int = 16) -> re
 
     `verify=True` uses the system/certifi CAs as requests normally does; a path pins that CA bundle.
     """
+    if verify is not True and (not isinstance(verify, str) or not verify.strip()):
+        raise ValueError("TLS verification cannot be turned off: give True or the path of a CA bundle")
     session = build_session(pool_size)
     session.verify = verify
     if verify is not True:

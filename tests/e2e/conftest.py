@@ -8,7 +8,7 @@ import dataclasses
 import json
 import pathlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from shared.flows.runner import RunSummary
 from shared.settings import load_settings
 from shared.wiring import Services, build_services
 from tests.e2e.oracle import expected_records
+from tests.security.leaks import LeakGuard
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((REPO / "config" / "sync.example.json").read_text())
@@ -45,6 +46,21 @@ def stack_env(dv: DataverseSandbox, acs: CampaignSandbox, storage: str, prefix: 
         "SYNC_CONFIG": json.dumps(config),
         **extra,
     }
+
+
+@pytest.fixture(autouse=True)
+def no_secret_or_personal_data_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every end-to-end test: no secret (any app setting wrapped in Secret, the sandboxes' client secrets) and no
+    personal value of the sandboxes' rows in a log record (DEBUG), a run summary or a dead-letter reason."""
+    guard = LeakGuard()
+    guard.start()
+    try:
+        yield
+    finally:
+        guard.stop()
+    leaks = guard.check(request.node.funcargs)
+    if leaks:
+        pytest.fail("leaked: " + "; ".join(f"{leak.kind} {leak.value!r} in {leak.where}" for leak in leaks[:10]))
 
 
 @dataclasses.dataclass

@@ -40,13 +40,21 @@ def created(number: int, op: Operation) -> tuple[int, Outcome, str]:
     return 204, Outcome.OK, ""
 
 
+def activity_id(i: int) -> str:  # row ids are GUIDs: the client refuses anything else before building a URL
+    return f"aaaaaaaa-0000-4000-8000-{i:012x}"
+
+
+def task_id(i: int) -> str:
+    return f"bbbbbbbb-0000-4000-8000-{i:012x}"
+
+
 def events(n: int, *, task_every: int = 0) -> list[tuple[EmailEvent, Writes]]:
     out = []
     for i in range(n):
         event = EmailEvent("click", str(i), "2026-12-01T20:30:00Z", external_id="c")
-        writes = [Write("activity", "new_campaignclicks", f"a{i}", {"subject": "s"})]
+        writes = [Write("activity", "new_campaignclicks", activity_id(i), {"subject": "s"})]
         if task_every and i % task_every == 0:
-            writes.append(Write("task", "tasks", f"t{i}", {"subject": "t"}))
+            writes.append(Write("task", "tasks", task_id(i), {"subject": "t"}))
         out.append((event, Writes(tuple(writes))))
     return out
 
@@ -67,7 +75,7 @@ def test_operations_are_create_if_absent_in_batches_that_keep_an_events_rows_tog
         ids = [op.path for op in call]
         for op in call:  # a task goes with its activity
             if op.path.startswith("tasks("):
-                assert op.path.replace("tasks(t", "new_campaignclicks(a") in ids
+                assert op.path.replace("tasks(bbbbbbbb", "new_campaignclicks(aaaaaaaa") in ids
         assert all(op.method == "PATCH" and op.headers == {"If-None-Match": "*"} for op in call)
     assert [(o.activity, o.task) for o in outcomes] == [
         (Creation.CREATED, Creation.CREATED if i % 2 == 0 else None) for i in range(7)
@@ -76,11 +84,11 @@ def test_operations_are_create_if_absent_in_batches_that_keep_an_events_rows_tog
 
 def test_results_are_matched_back_to_their_events() -> None:
     def answer(number: int, op: Operation) -> tuple[int, Outcome, str]:
-        if op.path == "new_campaignclicks(a1)":
+        if op.path == f"new_campaignclicks({activity_id(1)})":
             return 412, Outcome.RECORD_ERROR, "0x80040237"  # there already
-        if op.path == "tasks(t2)":
+        if op.path == f"tasks({task_id(2)})":
             return 404, Outcome.RECORD_ERROR, "0x80040217"  # the contact is missing
-        if op.path == "new_campaignclicks(a3)":
+        if op.path == f"new_campaignclicks({activity_id(3)})":
             return 400, Outcome.RECORD_ERROR, "0x80044331"  # refused
         return 204, Outcome.OK, ""
 
@@ -95,15 +103,25 @@ def test_results_are_matched_back_to_their_events() -> None:
 
 def test_parts_not_processed_are_sent_again_and_only_they() -> None:
     def answer(number: int, op: Operation) -> tuple[int, Outcome, str]:
-        if number == 1 and op.path in ("new_campaignclicks(a1)", "new_campaignclicks(a2)"):
-            return (0, Outcome.RETRY, "") if op.path.endswith("a1)") else (429, Outcome.RATE_LIMITED, "0x80072322")
+        if number == 1 and op.path in (
+            f"new_campaignclicks({activity_id(1)})",
+            f"new_campaignclicks({activity_id(2)})",
+        ):
+            return (
+                (0, Outcome.RETRY, "")
+                if op.path.endswith(f"{activity_id(1)})")
+                else (429, Outcome.RATE_LIMITED, "0x80072322")
+            )
         return 204, Outcome.OK, ""
 
     client = ScriptedDataverse(answer)
     made, sleeps = writer(client, batch_size=10)
     outcomes = made.write(events(4))
     assert [len(c) for c in client.calls] == [4, 2]
-    assert {op.path for op in client.calls[1]} == {"new_campaignclicks(a1)", "new_campaignclicks(a2)"}
+    assert {op.path for op in client.calls[1]} == {
+        f"new_campaignclicks({activity_id(1)})",
+        f"new_campaignclicks({activity_id(2)})",
+    }
     assert sleeps == [1.0] and all(o.activity is Creation.CREATED for o in outcomes)
 
 
