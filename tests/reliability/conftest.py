@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.optout_harness import optout_sftp_stack_factory, optout_stack_factory
 from tests.e2e.test_initial_transfer import transfer_stack
-from tests.reliability.faults import ALL_FAULTS, KNOWN_GAPS, NOT_APPLICABLE
+from tests.reliability.faults import ALL_FAULTS, FULL, KNOWN_GAPS, NOT_APPLICABLE
 from tests.reliability.figures import Collector
 from tests.reliability.matrix import SEEDS, SIZE, SOAK
 
@@ -24,5 +24,6 @@ def figures() -> Iterator[Collector]:
     yield collector
     target = os.environ.get("RELIABILITY_REPORT")
     if target and collector.results:
-        variant = f"{'soak' if SOAK else 'CI'} run, seeds {list(SEEDS)}, {SIZE} source records per seed"
+        name = "soak" if SOAK else "full" if FULL else "CI"
+        variant = f"{name} run, seeds {list(SEEDS)}, {SIZE} source records per seed"
         pathlib.Path(target).write_text(collector.markdown(ALL_FAULTS, NOT_APPLICABLE, KNOWN_GAPS, variant))

@@ -18,7 +18,7 @@ from sandbox.sshd import SshdServer
 from shared.flows.runner import RunSummary
 from tests.e2e.egress_stack import TABLES, EgressStack, derived_id, landing, stack_factory
 from tests.e2e.test_egress import RATES, provision
-from tests.reliability.faults import HTTP_FAULTS, TOKEN_FAULTS, Target, arm
+from tests.reliability.faults import Target, arm, request_faults
 from tests.reliability.figures import Collector
 from tests.reliability.matrix import SEEDS, SIZE, Ticks, keyed_counts, open_dead_letters, record
 from tests.reliability.test_ingress_faults import outage_of
@@ -82,7 +82,7 @@ def check(stack: EgressStack, figures: Collector, fault: str, seed: int, ticks: 
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fault", HTTP_FAULTS + TOKEN_FAULTS)
+@pytest.mark.parametrize("fault", request_faults("egress"))
 def test_http_fault(make: Make, figures: Collector, fault: str, seed: int) -> None:
     stack = make()
     ticks, events, fired = rounds(stack, seed, lambda: arm(stack.stack, fault, [BATCH]))

@@ -16,7 +16,7 @@ from shared.flows.runner import RunSummary
 from tests.e2e.conftest import Stack, make_stack
 from tests.e2e.test_ingress import contacts_only, only_updatable
 from tests.reliability import sources
-from tests.reliability.faults import HTTP_FAULTS, TOKEN_FAULTS, Target, arm
+from tests.reliability.faults import Target, arm, request_faults
 from tests.reliability.figures import Collector
 from tests.reliability.matrix import SEEDS, SIZE, Ticks, keyed_counts, open_dead_letters, record, stale_values
 
@@ -69,7 +69,7 @@ def load_then_increments(stack: Stack, fault: str, seed: int, arm_fault: Callabl
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fault", HTTP_FAULTS + TOKEN_FAULTS)
+@pytest.mark.parametrize("fault", request_faults("ingress"))
 def test_http_fault(make: MakeStack, figures: Collector, fault: str, seed: int) -> None:
     stack = make()
     ticks, poison, fired = load_then_increments(stack, fault, seed, lambda: arm(stack, fault, TARGETS))

@@ -13,7 +13,7 @@ import pytest
 
 from shared.flows.runner import Progress, RunSummary
 from tests.e2e.test_initial_transfer import TransferStack, contacts_by_file
-from tests.reliability.faults import HTTP_FAULTS, TOKEN_FAULTS, Target, arm
+from tests.reliability.faults import Target, arm, request_faults
 from tests.reliability.figures import Collector
 from tests.reliability.matrix import SEEDS
 from tests.reliability.transfer import SETTINGS, check, transfer_then_increments
@@ -23,7 +23,7 @@ MakeTransfer = Callable[..., TransferStack]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fault", HTTP_FAULTS + TOKEN_FAULTS)
+@pytest.mark.parametrize("fault", request_faults("initial_transfer"))
 def test_http_fault(transfer_stack: MakeTransfer, figures: Collector, fault: str, seed: int) -> None:
     ts = transfer_stack(contacts_by_file(), **SETTINGS)
     ticks, fired = transfer_then_increments(ts, seed, lambda: arm(ts.stack, fault, TARGETS))

@@ -20,7 +20,7 @@ from sandbox.dataverse import DataverseSandbox
 from sandbox.sshd import SshdServer
 from shared.flows.runner import RunSummary
 from tests.e2e.optout_harness import FUNCTION_KEY, PAIRS, OptOutStack, make_optout_stack
-from tests.reliability.faults import HTTP_FAULTS, TOKEN_FAULTS, Target, arm
+from tests.reliability.faults import Target, arm, request_faults
 from tests.reliability.figures import Collector
 from tests.reliability.matrix import SEEDS, SIZE, Ticks, keyed_counts, open_dead_letters, record
 
@@ -85,7 +85,7 @@ def check(stack: OptOutStack, figures: Collector, fault: str, seed: int, ticks: 
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fault", HTTP_FAULTS + TOKEN_FAULTS)
+@pytest.mark.parametrize("fault", request_faults("optout"))
 def test_http_fault_on_the_webhook_path(make: Callable[..., OptOutStack], figures: Collector, fault: str,
                                         seed: int) -> None:  # fmt: skip
     stack = make("toCampaign")
