@@ -72,11 +72,9 @@ PHASES: dict[str, tuple[Phase, ...]] = {
         Phase("checkpoint", "checkpoint-changes", 1, 4, 3),
     ),
     "optout": (
-        Phase("file-dynamics-write", "dynamics-patches", 1, 35, 7),
+        Phase("file-dynamics-write", "dynamics-patches", 1, 36, 17),
         Phase("file-archive", "archived-optout-files", 1, 1, 1),
         Phase("file-checkpoint", "checkpoint-changes", 1, 2, 2),
-        Phase("queue-campaign-write", "campaign-patches", 1, 28, 6),
-        Phase("retry-campaign-write", "campaign-patches", 1, 8, 4),
     ),
 }
 
