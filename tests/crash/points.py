@@ -52,16 +52,15 @@ PHASES: dict[str, tuple[Phase, ...]] = {
         Phase("resync-sweep", "campaign-deletes", 1, 14, 3),
     ),
     "initial_transfer": (
-        Phase("export-page", "dataverse-pages", 1, 10, 4),
+        Phase("export-page", "dataverse-pages", 1, 9, 5),
         Phase("staged-part", "staged-blobs", 1, 4, 3),
         Phase("exported", "transfer-state", 1, 1, 1),  # the cursor said `staged`
-        Phase("upload-file", "sftp-files", 1, 9, 4),
-        Phase("upload-bytes", "sftp-kib", 8, 160, 3),
+        Phase("upload-file", "sftp-files", 1, 4, 3),
+        Phase("upload-bytes", "sftp-kib", 8, 400, 5),
         Phase("uploaded", "transfer-state", 2, 2, 1),  # `uploaded`
         Phase("signalling", "transfer-state", 3, 3, 1),  # the workflow started, the trigger not yet sent
         Phase("signal", "campaign-triggers", 1, 1, 1),  # the trigger accepted, the cursor not yet `signalled`
         Phase("signalled", "transfer-state", 4, 4, 1),
-        Phase("import-wait", "campaign-reads", 1, 3, 2),
         Phase("hand-over", "transfer-state", 5, 6, 2),  # `imported`, `handed-over`
     ),
     "egress": (
