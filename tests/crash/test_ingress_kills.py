@@ -78,6 +78,8 @@ def test_killed_ingress_converges(stack_factory: Callable[..., Stack], tmp_path:
     kill_at(cli, point, signals(stack)[point.signal], "run", "ingress")
     cli.run_to_completion("run", "ingress")
 
+    # The rows Campaign refuses, as they are now (an increment may have deleted or changed one of them).
+    rejected = {c for c in rejected if len((stack.dv.get("contacts", c) or {}).get("firstname") or "") > 30}
     contacts = stack.table("contacts")
     rows = stack.campaign_rows(contacts)
     keys = [r["externalId"] for r in rows]
