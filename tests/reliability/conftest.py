@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.azurite import Azurite
 from tests.e2e.optout_harness import optout_sftp_stack_factory, optout_stack_factory
 from tests.e2e.test_initial_transfer import transfer_stack
 from tests.reliability.faults import ALL_FAULTS, FULL, KNOWN_GAPS, NOT_APPLICABLE
@@ -27,3 +28,13 @@ def figures() -> Iterator[Collector]:
         name = "soak" if SOAK else "full" if FULL else "CI"
         variant = f"{name} run, seeds {list(SEEDS)}, {SIZE} source records per seed"
         pathlib.Path(target).write_text(collector.markdown(ALL_FAULTS, NOT_APPLICABLE, KNOWN_GAPS, variant))
+
+
+@pytest.fixture
+def own_azurite(tmp_path: pathlib.Path) -> Iterator[Azurite]:
+    """A separate Azurite keeping its data on disk, so it can be stopped and started again (not the session's)."""
+    server = Azurite.start(location=tmp_path / "azurite")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import collections
 import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -107,15 +107,6 @@ def test_sftp_disconnect(make: Make, figures: Collector, sshd_server: SshdServer
     stack = make()
     ticks, events, fired = rounds(stack, seed, lambda: [sftp_drop(stack, sshd_server)])
     check(stack, figures, "SFTP disconnect mid-transfer", seed, ticks, events, fired)
-
-
-@pytest.fixture
-def own_azurite(tmp_path: pathlib.Path) -> Iterator[Azurite]:
-    server = Azurite.start(location=tmp_path / "azurite")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -4,8 +4,7 @@ test's oracle over Dynamics' rows), none twice, the refused record in the dead l
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -92,16 +91,6 @@ def test_expired_delta_token(make: MakeStack, figures: Collector, seed: int) -> 
     fired = expire()
     ticks.until_completed(tick(stack))
     check(stack, figures, "expired delta token", seed, ticks, poison, fired)
-
-
-@pytest.fixture
-def own_azurite(tmp_path: pathlib.Path) -> Iterator[Azurite]:
-    """A separate Azurite keeping its data on disk, so it can be stopped and started again (not the session's)."""
-    server = Azurite.start(location=tmp_path / "azurite")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def outage_of(azurite: Azurite, stack: Stack, target: Target) -> Callable[[], bool]:

@@ -3,8 +3,7 @@ Azurite keeping its data on disk stops mid-run and starts again on the same port
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -15,15 +14,6 @@ from tests.reliability.figures import Collector
 from tests.reliability.matrix import SEEDS
 from tests.reliability.test_ingress_faults import outage_of
 from tests.reliability.transfer import SETTINGS, check, transfer_then_increments
-
-
-@pytest.fixture
-def own_azurite(tmp_path: pathlib.Path) -> Iterator[Azurite]:
-    server = Azurite.start(location=tmp_path / "azurite")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -186,15 +186,6 @@ def test_two_invocations_at_once(make: Callable[..., OptOutStack], figures: Coll
     check(stack, figures, "two invocations at once", seed, ticks, fired, "campaign-file")
 
 
-@pytest.fixture
-def own_azurite(tmp_path: pathlib.Path) -> Iterator[Azurite]:
-    server = Azurite.start(location=tmp_path / "azurite")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_azurite_stopped_and_restarted(make: Callable[..., OptOutStack], figures: Collector, own_azurite: Azurite,
                                        seed: int) -> None:  # fmt: skip
