@@ -42,6 +42,7 @@ class Faults:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.fired: dict[str, int] = {}  # kind -> requests it met, counted when met (a stall is logged at its end)
 
     def add(self, fault: Fault) -> None:
         if fault.kind not in FAULT_KINDS:
@@ -52,6 +53,7 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self.fired.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
         """The first armed fault matching this request, consuming one of its K uses."""
@@ -59,6 +61,7 @@ class Faults:
             for fault in self._faults:
                 if fault.path in path and (fault.method is None or fault.method.upper() == method):
                     fault.remaining -= 1
+                    self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
                     return fault

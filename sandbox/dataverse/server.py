@@ -458,6 +458,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: one TLS handshake per client connection
     server_version = "DataverseSandbox/1.0"
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes: without NODELAY, Nagle + delayed ACK add ~40 ms per call.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import pathlib
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -92,10 +93,12 @@ def test_http_fault(make: Make, figures: Collector, fault: str, seed: int) -> No
 def sftp_drop(stack: EgressStack, sshd: SshdServer) -> Callable[[], bool]:
     """At the run's first wait (one 429 on `$batch`), every session of Campaign's SFTP server is killed."""
     dropped: list[int] = []
+    once = threading.Lock()  # the writers that wait behind the same 429 call the hook at the same time
 
     def hook(_seconds: float) -> None:
-        if not dropped:
-            dropped.append(sshd.drop_connections())
+        with once:
+            if not dropped:
+                dropped.append(sshd.drop_connections())
 
     stack.stack.on_wait.append(hook)
     stack.dv.inject_fault(BATCH.path, "429", 1, retry_after=1, method=BATCH.method)

@@ -51,7 +51,9 @@ def test_sftp_disconnect_mid_upload(transfer_stack: MakeTransfer, figures: Colle
     dropped: list[int] = []
 
     def drop_at_upload(progress: Progress) -> None:
-        if progress.stage == "upload" and not dropped:
+        # Parts go up while the next ones are exported: once a part is staged, its upload is under way.
+        uploading = progress.stage == "upload" or (progress.stage == "export" and dict(progress.detail).get("parts"))
+        if uploading and not dropped:
             dropped.append(ts.sshd.drop_connections())  # every session of Campaign's SFTP server is killed
 
     ticks, fired = transfer_then_increments(

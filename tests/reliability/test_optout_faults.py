@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import pathlib
 import random
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -148,10 +149,12 @@ def file_rounds(stack: OptOutStack, seed: int, arm_fault: Callable[[], list[Call
 
 def sftp_drop(stack: OptOutStack, sshd: SshdServer) -> Callable[[], bool]:
     dropped: list[int] = []
+    once = threading.Lock()  # the writers that wait behind the same 429 call the hook at the same time
 
     def hook(_seconds: float) -> None:
-        if not dropped:
-            dropped.append(sshd.drop_connections())
+        with once:
+            if not dropped:
+                dropped.append(sshd.drop_connections())
 
     stack.stack.on_wait.append(hook)
     stack.dv.inject_fault(CONTACT_PATCH.path, "429", 1, retry_after=1, method=CONTACT_PATCH.method)
