@@ -1,0 +1,79 @@
+"""The session reads the proxy environment once per origin: proxies still work, and are not re-read per call."""
+
+from __future__ import annotations
+
+import collections.abc
+import http.server
+import threading
+
+import pytest
+import requests
+
+from shared.http.session import build_session
+
+
+@pytest.fixture
+def proxy() -> collections.abc.Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP proxy stand-in: answers every request itself and records the request line."""
+    lines: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            lines.append(self.requestline)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", lines
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_proxy_from_the_environment_is_used(proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, lines = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = build_session()
+    assert session.get("http://campaign.invalid/profile", timeout=5).text == "ok"
+    assert lines == ["GET http://campaign.invalid/profile HTTP/1.1"]  # the absolute form a proxy receives
+
+
+def test_the_environment_is_read_once_per_origin(proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, lines = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    reads = 0
+    original = requests.Session.merge_environment_settings
+
+    def counting(self: requests.Session, *args: object) -> dict[str, object]:
+        nonlocal reads
+        reads += 1
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting)
+    session = build_session()
+    for path in ("a", "b", "c"):
+        session.get(f"http://campaign.invalid/{path}", timeout=5)
+    session.get("http://dataverse.invalid/x", timeout=5)
+    assert reads == 2  # one per origin
+    assert len(lines) == 4
+
+
+def test_per_request_proxies_follow_requests_rules(
+    proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, lines = proxy
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    session = build_session()
+    session.get("http://campaign.invalid/given", proxies={"http": url}, timeout=5)
+    assert lines == ["GET http://campaign.invalid/given HTTP/1.1"]
