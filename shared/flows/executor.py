@@ -14,7 +14,6 @@ Every flow hands it records with ids and a function that applies one record and 
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
 import logging
 import threading
@@ -135,32 +134,39 @@ class RecordExecutor:
             except BaseException as exc:  # an outage: keep what finished, as in parallel
                 error = exc
             return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
+        # Each worker takes its next record itself: no hand-off through a coordinating thread per record, which
+        # under a busy GIL costs a wake-up (and a wait) between one record's end and the next one's start.
         pending = iter(records)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            running: dict[concurrent.futures.Future[Applied[E] | _NotStarted | None], str] = {}
+        taking = threading.Lock()
+        keeping = threading.Lock()
+        errors: list[BaseException] = []
 
-            def submit_next() -> None:
-                for record_id, item in pending:
-                    running[pool.submit(one, record_id, item)] = record_id
+        def work() -> None:
+            while not stop.is_set():
+                with taking:
+                    entry = next(pending, None)
+                if entry is None:
                     return
-
-            for _ in range(self.max_parallel):
-                submit_next()
-            while running:
-                finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in finished:
-                    record_id = running.pop(future)
-                    try:
-                        applied = future.result()
-                    except BaseException as exc:  # not the record's fault: start nothing more, keep what finished
-                        error = error or exc
-                        continue
+                record_id, item = entry
+                try:
+                    applied = one(record_id, item)
+                except BaseException as exc:  # not the record's fault: start nothing more, keep what finished
+                    with keeping:
+                        errors.append(exc)
+                    return
+                with keeping:
                     if applied is None:
                         counts[failed_count] += 1
                     elif isinstance(applied, Applied):
                         done.append(Done(record_id, applied))
-                    if error is None:
-                        submit_next()
+
+        workers = [threading.Thread(target=work, name=f"{self.flow}-writer-{n}", daemon=True)
+                   for n in range(min(self.max_parallel, len(records)))]  # fmt: skip
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        error = errors[0] if errors else None
         return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
 
     def _finish(
