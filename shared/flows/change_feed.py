@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar
 
 from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient, Page
@@ -165,13 +165,13 @@ class ChangeFeed:
         select: tuple[str, ...],
         *,
         clock: Callable[[], float] = time.time,
-        prefetch: bool = False,
+        prefetch: int = 0,
     ) -> None:
         self.dataverse = dataverse
         self.entity_set = entity_set
         self.select = select
         self.clock = clock
-        self.prefetch = prefetch  # fetch the next page while the caller works on this one
+        self.prefetch = prefetch  # pages fetched ahead by a thread while the caller works on one (0: none)
 
     def pages(
         self,
@@ -180,7 +180,7 @@ class ChangeFeed:
         *,
         save: Callable[[], None],
         sweep: Callable[[int], None] | None = None,
-    ) -> Iterator[FeedPage]:
+    ) -> Generator[FeedPage, None, None]:
         """Pages from the cursor until the read reaches its delta link (then the generator ends).
 
         Raises OutOfTime (through ctx) before fetching a page once the budget is spent; restarts once as
@@ -194,7 +194,7 @@ class ChangeFeed:
             link = cursor.read_from()
             changes: Generator[Page, None, None] = self.dataverse.iter_changes(self.entity_set, list(self.select), link)
             if self.prefetch:
-                changes = prefetched(changes)
+                changes = prefetched(changes, depth=self.prefetch)
             try:
                 while True:
                     ctx.check_time()
@@ -259,28 +259,30 @@ class ChangeFeed:
 
 
 def prefetched(pages: Generator[Page, None, None], depth: int = 1) -> Generator[Page, None, None]:
-    """The same pages, fetched `depth` ahead by a thread while the consumer works on the current one. Errors
-    of a fetch are raised where that page would have been; closing this generator stops the thread."""
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    """The same pages, fetched at most `depth` ahead by a thread while the consumer works on the current one:
+    a page is fetched only once the consumer has taken the one before it, so a run that stops reads at most
+    `depth` pages it does not use. Errors of a fetch are raised where that page would have been; closing this
+    generator stops the thread."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue()
+    credits = threading.Semaphore(depth)  # pages fetched and not yet taken by the consumer
     stop = threading.Event()
 
-    def offer(item: tuple[str, Any]) -> bool:
+    def credit() -> bool:
         while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
+            if credits.acquire(timeout=0.05):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def fetch() -> None:
         try:
-            for page in pages:
-                if not offer(("page", page)):
+            while credit():
+                page = next(pages, None)
+                if page is None:
+                    slots.put(("end", None))
                     return
-            offer(("end", None))
+                slots.put(("page", page))
         except BaseException as exc:  # handed to the consumer, raised there
-            offer(("error", exc))
+            slots.put(("error", exc))
         finally:
             pages.close()
 
@@ -293,6 +295,7 @@ def prefetched(pages: Generator[Page, None, None], depth: int = 1) -> Generator[
                 return
             if kind == "error":
                 raise value
+            credits.release()  # the next page may be fetched while the consumer works on this one
             yield value
     finally:
         stop.set()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import posixpath
 import queue
 import threading
 import time
@@ -52,6 +51,7 @@ from shared.flows.initial_transfer_cursor import (
 )
 from shared.flows.runner import FlowBody, RunContext
 from shared.flows.table_shape import resolve_shape
+from shared.flows.transfer_upload import BackgroundUploads, upload_part
 from shared.http import ApiError, Outcome
 from shared.settings import InitialTransferSettings
 from shared.state.checkpoints import Checkpoint, CheckpointStore
@@ -68,6 +68,7 @@ MAX_FILE_NAMES_CHARS = 60_000  # a trigger's payload is at most 64 KB: beyond, t
 TRIGGERED_STATES = frozenset({"running", "finished", "error"})  # an execution in one of these took a trigger
 ENDED_STATES = frozenset({"finished", "error"})
 GZIP_LEVEL = 1  # the cheapest level: the export must keep pace with Dataverse paging
+PAGES_AHEAD = 2  # pages read ahead of the shaping: Dataverse's page times vary, the export should not wait
 
 
 class TransferConfigError(Exception):
@@ -76,10 +77,6 @@ class TransferConfigError(Exception):
 
 class TransferFailed(Exception):
     """The import failed or can no longer be handed over: the transfer is in its failed state, visible in status."""
-
-
-class IntegrityError(Exception):
-    """A part on SFTP does not have the size staged in Blob."""
 
 
 @dataclasses.dataclass
@@ -94,6 +91,7 @@ class TransferDeps:
     options: InitialTransferSettings
     upload_folder: str
     clock: Callable[[], float] = time.time
+    upload_during_export: bool = True  # off: every part goes up in the upload step, after the export
 
 
 def transfer_deps(services: Services) -> TransferDeps:
@@ -258,7 +256,7 @@ class TableTransfer:
         shape = resolve_shape(self.table, self.deps.dataverse, self.deps.campaign)
         shaper = FileShaper.for_shape(shape, self.options.separator)
         feed = ChangeFeed(self.deps.dataverse, self.table.entity_set, self.table.source_attributes(),
-                          clock=self.deps.clock, prefetch=True)  # fmt: skip
+                          clock=self.deps.clock, prefetch=PAGES_AHEAD)  # fmt: skip
         part: PartBuilder | None = None
         at_boundary = False
         self.report_export(0)
@@ -275,9 +273,11 @@ class TableTransfer:
                 self.save(counts)
 
         counts: Counter[str] = Counter()
+        uploads = self.background_uploads(staging)
         asked = time.perf_counter()  # where the export's time goes (a note only, never a decision)
+        pages = feed.pages(self.cursor.feed, self.ctx, save=save_at_part_boundary)
         try:
-            for page in feed.pages(self.cursor.feed, self.ctx, save=save_at_part_boundary):
+            for page in pages:
                 self.waited += time.perf_counter() - asked
                 if part is None:
                     name = self.cursor.part_name(self.options.gzip)
@@ -287,19 +287,46 @@ class TableTransfer:
                 at_boundary = page.last or part.rows >= self.options.part_rows or self.ctx.out_of_time()
                 if at_boundary:
                     if part.rows or (page.last and not self.cursor.parts):
-                        self.cursor.part_staged(part.commit())
+                        record = part.commit()
+                        self.cursor.part_staged(record)
                         counts[Count.PARTS_STAGED] += 1
+                        if uploads is not None:
+                            uploads.submit(record)
                     else:
                         part.abandon()  # nothing in it: no file
                     part = None
+                if uploads is not None:
+                    self.record_uploads(uploads.finished(), counts)
                 page.commit()  # the feed moves past the page; saved with the part list at a part boundary only
                 at_boundary = False
                 self.report_export(part.rows if part else 0)
                 asked = time.perf_counter()
+        except BaseException:
+            pages.close()  # no page is fetched ahead while the upload in flight ends
+            if uploads is not None:
+                uploads.close(cancel=True)  # not recorded: a later run uploads those parts again
+            raise
         finally:
             if part is not None:  # the run stopped mid-part (time, an error): its blocks stay uncommitted
                 part.abandon()
+        if uploads is not None:
+            last: Counter[str] = Counter()  # the counts of the parts before were saved with them
+            self.record_uploads(uploads.close(), last)
+            if last:
+                self.save(last)
         return self.finish_export(staging)
+
+    def background_uploads(self, staging: BlobStaging) -> BackgroundUploads | None:
+        """Parts go to SFTP while the next ones are exported (an optimisation: the upload step does the rest)."""
+        if self.deps.sftp is None or not self.deps.upload_during_export:
+            return None
+        return BackgroundUploads(self.deps.sftp, staging, self.cursor.batch, self.deps.upload_folder)
+
+    def record_uploads(self, parts: list[PartRecord], counts: Counter[str]) -> None:
+        for record in parts:
+            if record in self.cursor.parts:  # not a part of an export that has since started over
+                self.cursor.part_uploaded(record.name)
+                counts[Count.PARTS_UPLOADED] += 1
 
     def write_page(self, page: FeedPage, shape: TableShape, part: PartBuilder, counts: Counter[str]) -> None:
         lines: list[bytes] = []
@@ -367,10 +394,7 @@ class TableTransfer:
             for part in self.cursor.pending_uploads():
                 self.ctx.check_time()
                 self.ctx.report("upload", len(self.cursor.uploaded), parts, unit="parts")
-                with staging.open_reader(self.cursor.batch, part.name) as source:
-                    size = sftp.upload(source, posixpath.join(folder, part.name))
-                if size != part.size:
-                    raise IntegrityError(f"{part.name}: {size} bytes on SFTP, {part.size} staged")
+                upload_part(sftp, staging, self.cursor.batch, folder, part)
                 self.cursor.part_uploaded(part.name)
                 self.save(Counter({Count.PARTS_UPLOADED: 1}))
         self.ctx.report("upload", len(self.cursor.uploaded), parts, unit="parts")

@@ -8,7 +8,8 @@
   feed cursor is stored only at part boundaries, so it always says where the part in progress began: a
   part cut by a crash or a timeout is written again from there, never appended to.
 - staged: every part is committed in Blob and the manifest written; `delta_link` is the hand-over point.
-- uploaded: every part is on SFTP under its final name (`uploaded` lists them as they land).
+- uploaded: every part is on SFTP under its final name (`uploaded` lists them as they land, from the export
+  on: a part goes up as soon as it is staged, while the next ones are exported).
 - signalling: the workflow was started and the trigger is about to be sent; a run that finds this state
   reads the execution to learn whether its trigger went through before sending another.
 - signalled: the import runs; each tick follows the execution until it has finished or failed.
@@ -104,7 +105,7 @@ class TransferCursor:
 
     def restart_export(self) -> None:
         """The read had to start over (its position became invalid): so do the parts."""
-        self.feed, self.parts = ChangeFeedCursor(), []
+        self.feed, self.parts, self.uploaded = ChangeFeedCursor(), [], []
         self.feed.read_through_api()
 
     def part_name(self, gzip: bool) -> str:
@@ -128,7 +129,8 @@ class TransferCursor:
     # -- upload, signal, follow
 
     def part_uploaded(self, name: str) -> None:
-        self._expect(STAGED)
+        """On SFTP under its final name: during the export (parts go up as they are staged) or after it."""
+        self._expect(EXPORTING, STAGED)
         if name not in self.uploaded:
             self.uploaded.append(name)
 
@@ -196,7 +198,7 @@ class TransferCursor:
         if self.state == IDLE:
             return IDLE  # nothing asked: the table loads through the API, or has not started
         text = f"{self.state}:{self.exported:,}/{self.counted:,} rows:{len(self.parts)} parts"
-        if self.state in (STAGED, UPLOADED, SIGNALLING):
+        if self.state in (STAGED, UPLOADED, SIGNALLING) or (self.state == EXPORTING and self.uploaded):
             text += f":{len(self.uploaded)} uploaded"
         if self.state == FAILED:
             text += f":in {self.failed_in}: {self.failure}"
