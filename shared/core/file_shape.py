@@ -140,7 +140,8 @@ def _suspicion(separator: str) -> Callable[[str], bool]:
             or after in text
             or text[:1] == " "
             or text[-1:] == " "
-            or other_space(text) is not None  # also \r and \n
+            # Every whitespace but the plain space is non-printable: the scan runs only on lines that have one.
+            or (not text.isprintable() and other_space(text) is not None)  # also \r and \n
         )
 
     return suspect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 
 import pytest
 
@@ -90,3 +91,10 @@ def test_any_text_survives_the_round_trip_through_an_independent_reader(separato
         [record] = list(delimited.parse(line, separator))
         assert record.problem is None and record.fields == values, (values, line)
         assert line == encode_line(values, separator)  # the fast path writes what field-by-field quoting writes
+
+
+def test_every_whitespace_but_the_space_is_non_printable() -> None:
+    """The line shaper scans for unusual whitespace only in lines that are not printable: that shortcut holds
+    only while no whitespace other than ' ' counts as printable (checked over all of Unicode)."""
+    printable_spaces = [hex(c) for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c).isprintable()]
+    assert printable_spaces == ["0x20"]
