@@ -91,7 +91,6 @@ class TransferDeps:
     options: InitialTransferSettings
     upload_folder: str
     clock: Callable[[], float] = time.time
-    upload_during_export: bool = True  # off: every part goes up in the upload step, after the export
 
 
 def transfer_deps(services: Services) -> TransferDeps:
@@ -318,7 +317,7 @@ class TableTransfer:
 
     def background_uploads(self, staging: BlobStaging) -> BackgroundUploads | None:
         """Parts go to SFTP while the next ones are exported (an optimisation: the upload step does the rest)."""
-        if self.deps.sftp is None or not self.deps.upload_during_export:
+        if self.deps.sftp is None:
             return None
         return BackgroundUploads(self.deps.sftp, staging, self.cursor.batch, self.deps.upload_folder)
 
