@@ -22,9 +22,10 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.state.key_reads import MAX_KEYS, read_by_keys
 from shared.state.keys import safe_key
+from shared.state.transactions import submit_transaction
 
-_IDS_PER_QUERY = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
 _BATCH = 100  # operations per entity-group transaction (one partition each)
 SHARDS = 16
 POINT_READS_UP_TO = 200  # fewer ids than this are read one by one: a point read is the cheapest query
@@ -73,15 +74,12 @@ class RecordIndex:
         by_partition: dict[str, list[str]] = {}
         for record_id in wanted:
             by_partition.setdefault(partition_of(table, record_id), []).append(record_id)
-        chunks = [(pk, ids[i : i + _IDS_PER_QUERY]) for pk, ids in by_partition.items()
-                  for i in range(0, len(ids), _IDS_PER_QUERY)]  # fmt: skip
+        chunks = [(pk, ids[i : i + MAX_KEYS]) for pk, ids in by_partition.items()
+                  for i in range(0, len(ids), MAX_KEYS)]  # fmt: skip
 
         def query(chunk: tuple[str, list[str]]) -> list[IndexEntry]:
             pk, ids = chunk
-            names = {f"r{n}": safe_key(record_id) for n, record_id in enumerate(ids)}
-            rows = " or ".join(f"RowKey eq @{name}" for name in names)
-            found = self._table.query_entities(f"PartitionKey eq @pk and ( {rows} )", parameters={"pk": pk, **names})
-            return [self._entry(table, e) for e in found]
+            return [self._entry(table, e) for e in read_by_keys(self._table, pk, [safe_key(i) for i in ids])]
 
         out: dict[str, IndexEntry] = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -102,7 +100,7 @@ class RecordIndex:
                 operations = [
                     ("upsert", self._entity(e), {"mode": UpdateMode.REPLACE}) for e in group[start : start + _BATCH]
                 ]
-                self._table.submit_transaction(operations)
+                submit_transaction(self._table, operations)
 
     def _entity(self, entry: IndexEntry) -> dict[str, Any]:
         entry.updated_at = self._clock()

@@ -22,10 +22,11 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.core.optout import AppliedState, Mark
+from shared.state.key_reads import MAX_KEYS, read_by_keys
 from shared.state.keys import safe_key
+from shared.state.transactions import submit_transaction
 
 PARTITION = "optout"
-_IDS_PER_QUERY = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
 _BATCH = 100  # operations per entity-group transaction
 _SYSTEM = frozenset({"PartitionKey", "RowKey", "Timestamp", "contact", "updated_at", "odata.etag"})
 
@@ -61,14 +62,10 @@ class AppliedStore:
     def get_many(self, contacts: Iterable[str], parallel: int = 8) -> dict[str, AppliedRecord]:
         """Records of many contacts, 14 per query; contacts without a row get an empty record."""
         ids = sorted(set(contacts))
-        chunks = [ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)]
+        chunks = [ids[i : i + MAX_KEYS] for i in range(0, len(ids), MAX_KEYS)]
 
         def query(chunk: list[str]) -> list[AppliedRecord]:
-            names = {f"r{n}": safe_key(contact) for n, contact in enumerate(chunk)}
-            rows = " or ".join(f"RowKey eq @{name}" for name in names)
-            found = self._table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
-                                               parameters={"pk": PARTITION, **names})  # fmt: skip
-            return [_record(e) for e in found]
+            return [_record(e) for e in read_by_keys(self._table, PARTITION, [safe_key(c) for c in chunk])]
 
         out = {contact: AppliedRecord(contact) for contact in ids}
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -110,7 +107,7 @@ class AppliedStore:
                              "match_condition": MatchConditions.IfNotModified}  # fmt: skip
                 operations.append(("update", entity, condition))
         try:
-            self._table.submit_transaction(operations)
+            submit_transaction(self._table, operations)
         except TableTransactionError:
             conflicts = []
             for record, changes in chunk:

@@ -22,6 +22,7 @@ from azure.data.tables import TableClient
 
 from shared.core.optout import Decision
 from shared.state.keys import reverse_ticks, safe_key
+from shared.state.transactions import submit_transaction
 
 PARTITION = "optout"
 _BATCH = 100
@@ -70,10 +71,10 @@ class AuditLog:
         chunks = [rows[i : i + _BATCH] for i in range(0, len(rows), _BATCH)]
         if len(chunks) <= 1:
             for chunk in chunks:
-                self._table.submit_transaction([("create", row) for row in chunk])
+                submit_transaction(self._table, [("create", row) for row in chunk])
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(_PARALLEL, len(chunks))) as pool:
-            list(pool.map(lambda chunk: self._table.submit_transaction([("create", row) for row in chunk]), chunks))
+            list(pool.map(lambda chunk: submit_transaction(self._table, [("create", row) for row in chunk]), chunks))
 
     def history(self, contact: str, limit: int = 100) -> list[AuditEntry]:
         """The contact's decisions, newest first (at most `limit`)."""
