@@ -5,19 +5,22 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from requests.adapters import HTTPAdapter
 
+from shared.http.session import EnvironmentOnceSession
+
 TABLE_NAMES = ("checkpoints", "leases", "index", "deadletters", "runs", "optoutapplied", "optoutaudit")
 POOL_SIZE = 32  # flows read and write the index from many threads; urllib3's default pool keeps only 10
 
 
 def _transport() -> RequestsTransport:
-    session = requests.Session()
+    # The environment (proxies, CA bundle) read once per origin, as the HTTP clients do: requests would walk
+    # os.environ on every index read and write.
+    session = EnvironmentOnceSession()
     adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
