@@ -66,6 +66,21 @@ class EnvironmentOnceSession(requests.Session):
             self._environment[key] = settings
         return {**settings, "proxies": dict(settings["proxies"])}
 
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        # requests looks for ~/.netrc (file-system calls) on every request without auth: once per origin here.
+        if self.trust_env and not request.auth and not self.auth and isinstance(request.url, str):
+            split = urllib.parse.urlsplit(request.url)
+            key = ("netrc", split.scheme, split.netloc)
+            if key not in self._environment:
+                self._environment[key] = requests.utils.get_netrc_auth(request.url)
+            request.auth = self._environment[key] or _no_auth
+        return super().prepare_request(request)
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """No credentials to add (what requests does when no netrc entry matches)."""
+    return request
+
 
 def build_session(pool_size: int = 16, user_agent: str = "d365-campaign-connector") -> requests.Session:
     """A pooled session without urllib3's own retries: HttpClient owns the retry loop."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import collections.abc
 import http.server
+import pathlib
 import threading
 
 import pytest
@@ -77,3 +79,52 @@ def test_per_request_proxies_follow_requests_rules(
     session = build_session()
     session.get("http://campaign.invalid/given", proxies={"http": url}, timeout=5)
     assert lines == ["GET http://campaign.invalid/given HTTP/1.1"]
+
+
+@pytest.fixture
+def recording_server() -> collections.abc.Iterator[tuple[str, list[str | None]]]:
+    """A loopback server recording each request's Authorization header."""
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_netrc_credentials_are_still_sent_and_the_file_is_read_once_per_origin(
+    recording_server: tuple[str, list[str | None]], monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    url, seen = recording_server
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    reads = 0
+    original = requests.utils.get_netrc_auth
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal reads
+        reads += 1
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.utils, "get_netrc_auth", counting)
+    session = build_session()
+    for path in ("a", "b"):
+        session.get(f"{url}/{path}", timeout=5)
+    assert seen[:2] == ["Basic " + base64.b64encode(b"user:secret").decode()] * 2
+    assert reads == 1
+    netrc.write_text("")  # no entry for another origin: nothing added
+    session.get(url.replace("127.0.0.1", "localhost") + "/d", timeout=5)
+    assert seen[-1] is None and reads == 2
