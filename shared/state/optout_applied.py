@@ -4,8 +4,13 @@ Dynamics agree on (value, the Dynamics row's modifiedon and version, the value's
 Every path that writes an opt-out (the webhook processor, ingress, the Campaign file) reads it before it
 decides and writes it after the write it describes, with the ETag it read: a writer whose record changed in
 between knows another path wrote meanwhile and reconciles (shared/flows/optout_apply.py). One row per contact
-(PartitionKey `optout`, RowKey the contact id), one JSON column per attribute (denyList* spelling). Ids,
-booleans and times only.
+(RowKey the contact id), one JSON column per attribute (denyList* spelling). Ids, booleans and times only.
+
+Rows are spread over SHARDS partitions (`optout~<shard>`, the shard from a crc32 of the id, as the record
+index does): one partition serves about 2,000 entities per second, and a query or a conditional write in a
+partition of every contact is served as a scan of it. Earlier versions kept every row in the partition
+`optout`; a contact found only there is read from it (as a record with no row yet, so that its first save
+creates the sharded row, and two first writers still conflict), until a store sees that partition empty.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +33,12 @@ from shared.state.key_reads import MAX_KEYS, read_by_keys
 from shared.state.keys import safe_key
 from shared.state.transactions import submit_transaction
 
-PARTITION = "optout"
+LEGACY_PARTITION = "optout"  # every row, before the shards
+SHARDS = 16
+
+
+def partition_of(contact: str) -> str:
+    return f"{LEGACY_PARTITION}~{zlib.crc32(contact.encode()) % SHARDS:02d}"
 _BATCH = 100  # operations per entity-group transaction
 _SYSTEM = frozenset({"PartitionKey", "RowKey", "Timestamp", "contact", "updated_at", "odata.etag"})
 
@@ -52,23 +64,55 @@ class AppliedStore:
     def __init__(self, table: TableClient, clock: Callable[[], float] = time.time) -> None:
         self._table = table
         self._clock = clock
+        self._legacy_rows: bool | None = None  # rows left in the legacy partition (read once per store)
+        self._lock = threading.Lock()
 
     def get(self, contact: str) -> AppliedRecord:
         try:
-            return _record(self._table.get_entity(PARTITION, safe_key(contact)))
+            return _record(self._table.get_entity(partition_of(contact), safe_key(contact)))
         except ResourceNotFoundError:
-            return AppliedRecord(contact)
+            pass
+        if self._legacy():
+            try:
+                return _record(self._table.get_entity(LEGACY_PARTITION, safe_key(contact)), legacy=True)
+            except ResourceNotFoundError:
+                pass
+        return AppliedRecord(contact)
+
+    def _legacy(self) -> bool:
+        with self._lock:
+            if self._legacy_rows is None:
+                found = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": LEGACY_PARTITION},
+                                                   results_per_page=1, select=["RowKey"])  # fmt: skip
+                self._legacy_rows = next(iter(found), None) is not None
+            return self._legacy_rows
 
     def get_many(self, contacts: Iterable[str], parallel: int = 8) -> dict[str, AppliedRecord]:
         """Records of many contacts, 14 per query; contacts without a row get an empty record."""
         ids = sorted(set(contacts))
-        chunks = [ids[i : i + MAX_KEYS] for i in range(0, len(ids), MAX_KEYS)]
-
-        def query(chunk: list[str]) -> list[AppliedRecord]:
-            return [_record(e) for e in read_by_keys(self._table, PARTITION, [safe_key(c) for c in chunk])]
-
         out = {contact: AppliedRecord(contact) for contact in ids}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        found = self._query(ids, partition_of, parallel)
+        out.update(found)
+        missing = [contact for contact in ids if contact not in found]
+        if missing and self._legacy():
+            out.update(self._query(missing, lambda _: LEGACY_PARTITION, parallel, legacy=True))
+        return out
+
+    def _query(
+        self, ids: list[str], partition: Callable[[str], str], parallel: int, *, legacy: bool = False
+    ) -> dict[str, AppliedRecord]:
+        by_partition: dict[str, list[str]] = {}
+        for contact in ids:
+            by_partition.setdefault(partition(contact), []).append(contact)
+        chunks = [(pk, group[i : i + MAX_KEYS]) for pk, group in by_partition.items()
+                  for i in range(0, len(group), MAX_KEYS)]  # fmt: skip
+
+        def query(chunk: tuple[str, list[str]]) -> list[AppliedRecord]:
+            pk, group = chunk
+            return [_record(e, legacy=legacy) for e in read_by_keys(self._table, pk, [safe_key(c) for c in group])]
+
+        out: dict[str, AppliedRecord] = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chunks) or 1))) as pool:
             for records in pool.map(query, chunks):
                 out.update((r.contact, r) for r in records)
         return out
@@ -92,7 +136,10 @@ class AppliedStore:
     def save_many(self, items: Sequence[tuple[AppliedRecord, Mapping[str, AppliedState]]]) -> list[str]:
         """Save many records in transactions of 100; returns the contacts whose record changed under us
         (their whole transaction is then retried one by one, so only the real conflicts come back)."""
-        chunks = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+        by_partition: dict[str, list[tuple[AppliedRecord, Mapping[str, AppliedState]]]] = {}
+        for item in items:
+            by_partition.setdefault(partition_of(item[0].contact), []).append(item)
+        chunks = [group[i : i + _BATCH] for group in by_partition.values() for i in range(0, len(group), _BATCH)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(8, len(chunks)))) as pool:
             return [contact for found in pool.map(self._save_chunk, chunks) for contact in found]
 
@@ -119,7 +166,7 @@ class AppliedStore:
         return []
 
     def _entity(self, record: AppliedRecord) -> dict[str, Any]:
-        entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": safe_key(record.contact),
+        entity: dict[str, Any] = {"PartitionKey": partition_of(record.contact), "RowKey": safe_key(record.contact),
                                   "contact": record.contact, "updated_at": self._clock()}  # fmt: skip
         for attribute, state in record.states.items():
             entity[attribute] = json.dumps(
@@ -128,7 +175,8 @@ class AppliedStore:
         return entity
 
 
-def _record(entity: Mapping[str, Any]) -> AppliedRecord:
+def _record(entity: Mapping[str, Any], *, legacy: bool = False) -> AppliedRecord:
+    """The record of a row; a legacy row's record has no ETag: its save creates the sharded row."""
     states: dict[str, AppliedState] = {}
     for name, raw in entity.items():
         if name in _SYSTEM or not isinstance(raw, str):
@@ -140,4 +188,5 @@ def _record(entity: Mapping[str, Any]) -> AppliedRecord:
         except (ValueError, KeyError, TypeError):
             continue  # not an attribute column
     metadata = getattr(entity, "metadata", {}) or {}
-    return AppliedRecord(str(entity.get("contact") or entity["RowKey"]), states, metadata.get("etag"))
+    etag = None if legacy else metadata.get("etag")
+    return AppliedRecord(str(entity.get("contact") or entity["RowKey"]), states, etag)
