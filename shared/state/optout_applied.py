@@ -39,6 +39,8 @@ SHARDS = 16
 
 def partition_of(contact: str) -> str:
     return f"{LEGACY_PARTITION}~{zlib.crc32(contact.encode()) % SHARDS:02d}"
+
+
 _BATCH = 100  # operations per entity-group transaction
 _SYSTEM = frozenset({"PartitionKey", "RowKey", "Timestamp", "contact", "updated_at", "odata.etag"})
 
