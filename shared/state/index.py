@@ -22,7 +22,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.state.key_reads import MAX_KEYS, read_by_keys
+from shared.state.key_reads import read_many
 from shared.state.keys import safe_key
 from shared.state.transactions import submit_transaction
 
@@ -73,19 +73,9 @@ class RecordIndex:
                 return {entry.record_id: entry for entry in found if entry is not None}
         by_partition: dict[str, list[str]] = {}
         for record_id in wanted:
-            by_partition.setdefault(partition_of(table, record_id), []).append(record_id)
-        chunks = [(pk, ids[i : i + MAX_KEYS]) for pk, ids in by_partition.items()
-                  for i in range(0, len(ids), MAX_KEYS)]  # fmt: skip
-
-        def query(chunk: tuple[str, list[str]]) -> list[IndexEntry]:
-            pk, ids = chunk
-            return [self._entry(table, e) for e in read_by_keys(self._table, pk, [safe_key(i) for i in ids])]
-
-        out: dict[str, IndexEntry] = {}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            for entries in pool.map(query, chunks):
-                out.update((e.record_id, e) for e in entries)
-        return out
+            by_partition.setdefault(partition_of(table, record_id), []).append(safe_key(record_id))
+        entries = (self._entry(table, e) for e in read_many(self._table, by_partition, parallel))
+        return {entry.record_id: entry for entry in entries}
 
     def put(self, entry: IndexEntry) -> None:
         self._table.upsert_entity(self._entity(entry), mode=UpdateMode.REPLACE)

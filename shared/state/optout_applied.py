@@ -29,7 +29,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.core.optout import AppliedState, Mark
-from shared.state.key_reads import MAX_KEYS, read_by_keys
+from shared.state.key_reads import read_many
 from shared.state.keys import safe_key
 from shared.state.transactions import submit_transaction
 
@@ -105,19 +105,9 @@ class AppliedStore:
     ) -> dict[str, AppliedRecord]:
         by_partition: dict[str, list[str]] = {}
         for contact in ids:
-            by_partition.setdefault(partition(contact), []).append(contact)
-        chunks = [(pk, group[i : i + MAX_KEYS]) for pk, group in by_partition.items()
-                  for i in range(0, len(group), MAX_KEYS)]  # fmt: skip
-
-        def query(chunk: tuple[str, list[str]]) -> list[AppliedRecord]:
-            pk, group = chunk
-            return [_record(e, legacy=legacy) for e in read_by_keys(self._table, pk, [safe_key(c) for c in group])]
-
-        out: dict[str, AppliedRecord] = {}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chunks) or 1))) as pool:
-            for records in pool.map(query, chunks):
-                out.update((r.contact, r) for r in records)
-        return out
+            by_partition.setdefault(partition(contact), []).append(safe_key(contact))
+        records = (_record(e, legacy=legacy) for e in read_many(self._table, by_partition, parallel))
+        return {record.contact: record for record in records}
 
     def save(self, record: AppliedRecord, changes: Mapping[str, AppliedState]) -> AppliedRecord:
         """Write `record` with `changes` if nobody wrote it since it was read (raises AppliedConflict).
