@@ -1,6 +1,7 @@
-"""Applies a batch of records in parallel: one place for "apply, dead-letter or resolve, learn, count".
+"""Applies records in parallel: one place for "apply, dead-letter or resolve, learn, count".
 
-Every flow hands it records with ids and a function that applies one record and says what happened.
+Every flow hands it records with ids (a batch, or batches one after the other) and a function that applies
+one record and says what happened.
 - A record that fails on its own account (RecordError, or an ApiError classified RECORD_ERROR) goes to
   the dead-letter table with its reason and the others go on.
 - Anything else (a 403, a 5xx after its retries, an expired lease, the budget running out) is not the
@@ -8,13 +9,15 @@ Every flow hands it records with ids and a function that applies one record and 
   flight finish, what finished is kept (learned and counted), and the error is raised so the run stops
   and the batch is done again next time (idempotently).
 - What the flow's own state must learn from the finished records (its index, say) is handed to
-  `learn` once, in bulk; only after that are the dead letters of records that now succeeded resolved.
+  `learn` once per batch, in bulk; only after that are the dead letters of records that now succeeded
+  resolved.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -65,8 +68,31 @@ def record_failure(error: BaseException) -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Batch(Generic[T, E]):
+    """Records applied with one function (a chunk, with what was read ahead for it). `open_letters`: the ids
+    among them with an open dead letter when the caller already knows them, else they are looked up."""
+
+    records: Sequence[tuple[str, T]]
+    apply: Callable[[str, T], Applied[E]]
+    open_letters: Iterable[str] | None = None
+
+
+class _Progress(Generic[T, E]):
+    """One batch being applied: its records still to hand out, what finished, how many are still out."""
+
+    def __init__(self, batch: Batch[T, E], open_letters: set[str]) -> None:
+        self.batch = batch
+        self.open_letters = open_letters
+        self.pending = iter(batch.records)
+        self.remaining = len(batch.records)  # records not yet back (dropped ones never come back)
+        self.done: list[Done[E]] = []
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.finished = False
+
+
 class RecordExecutor:
-    """Bounded parallelism over one batch; see the module doc for what it guarantees."""
+    """Bounded parallelism over batches of records; see the module doc for what it guarantees."""
 
     def __init__(
         self, flow: str, scope: str, dead_letters: DeadLetterStore, ctx: RunContext, *, max_parallel: int = 8
@@ -95,20 +121,44 @@ class RecordExecutor:
         for each success (dead-letter retries); `known_letters` are the ids with an open dead letter when
         the caller already knows them (else they are looked up for these ids); `isolate` applies the records
         one by one and dead-letters a record that fails alone with a server error (see _isolated)."""
-        counts: collections.Counter[str] = collections.Counter()
         if not records:
-            return counts
-        open_letters = (
-            set(known_letters)
-            if known_letters is not None
-            else self.dead_letters.open_among(self.flow, self.scope, [record_id for record_id, _ in records])
-        )
-        done: list[Done[E]] = []
-        error: BaseException | None = None
+            return collections.Counter()
+        return self.run_batches([Batch(records, apply, known_letters)], learn=learn, count=count,
+                                failed_count=failed_count, succeeded_count=succeeded_count, isolate=isolate,
+                                workers=min(self.max_parallel, len(records)))  # fmt: skip
 
+    def run_batches(
+        self,
+        batches: Iterable[Batch[T, E]],
+        *,
+        learn: Callable[[list[Done[E]]], None] | None = None,
+        count: Callable[[str], str] = str,
+        failed_count: str = Count.DEAD_LETTERED,
+        succeeded_count: str | None = None,
+        isolate: bool = False,
+        workers: int | None = None,
+    ) -> collections.Counter[str]:
+        """run() over batches taken one after the other from `batches` (which may read each one ahead).
+
+        The workers go from one batch to the next without waiting for a batch's last records: no slot idles
+        at a boundary. Each batch is finished (learned, its dead letters resolved, counted) once its last
+        record is back, by the worker that brought it back; after an error, what finished of every batch
+        started is finished the same way before the error is raised."""
+        total: collections.Counter[str] = collections.Counter()
         stop = threading.Event()  # set by the first error that is not a record's: nothing starts after it
+        finishing = threading.Lock()  # one batch finished at a time (learn, dead letters, counts)
 
-        def one(record_id: str, item: T) -> Applied[E] | _NotStarted | None:
+        def finish(progress: _Progress[T, E]) -> None:
+            with finishing:
+                if progress.finished:
+                    return
+                progress.finished = True
+                counts = self._finish(progress.done, progress.counts, progress.open_letters, learn, count,
+                                      succeeded_count)  # fmt: skip
+                total.update(counts)
+                progress.done = []
+
+        def one(apply: Callable[[str, T], Applied[E]], record_id: str, item: T) -> Applied[E] | _NotStarted | None:
             if stop.is_set():
                 return _NOT_STARTED
             try:
@@ -129,45 +179,96 @@ class RecordExecutor:
                 raise
 
         if isolate:
-            try:
-                self._isolated(records, one, done, counts, failed_count)
-            except BaseException as exc:  # an outage: keep what finished, as in parallel
-                error = exc
-            return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
+            for batch in batches:
+                if not batch.records:
+                    continue
+                progress = _Progress(batch, self._open_letters(batch))
+                error: BaseException | None = None
+                try:
+                    self._isolated(batch.records, functools.partial(one, batch.apply), progress.done,
+                                   progress.counts, failed_count)  # fmt: skip
+                except BaseException as exc:  # an outage: keep what finished, as in parallel
+                    error = exc
+                finish(progress)
+                if error is not None:
+                    raise error
+            return total
+
         # Each worker takes its next record itself: no hand-off through a coordinating thread per record, which
         # under a busy GIL costs a wake-up (and a wait) between one record's end and the next one's start.
-        pending = iter(records)
-        taking = threading.Lock()
+        source = iter(batches)
+        taking = threading.Lock()  # the feed: the next record, or the next batch once this one is handed out
         keeping = threading.Lock()
+        started: list[_Progress[T, E]] = []
         errors: list[BaseException] = []
+
+        def take() -> tuple[_Progress[T, E], tuple[str, T]] | None:
+            while not stop.is_set():
+                if started:
+                    entry = next(started[-1].pending, None)
+                    if entry is not None:
+                        return started[-1], entry
+                batch = next(source, None)
+                if batch is None:
+                    return None
+                if batch.records:
+                    started.append(_Progress(batch, self._open_letters(batch)))
+            return None
 
         def work() -> None:
             while not stop.is_set():
-                with taking:
-                    entry = next(pending, None)
-                if entry is None:
-                    return
-                record_id, item = entry
                 try:
-                    applied = one(record_id, item)
+                    with taking:
+                        taken = take()
+                except BaseException as exc:  # reading a batch ahead failed: start nothing more
+                    stop.set()
+                    with keeping:
+                        errors.append(exc)
+                    return
+                if taken is None:
+                    return
+                progress, (record_id, item) = taken
+                try:
+                    applied = one(progress.batch.apply, record_id, item)
                 except BaseException as exc:  # not the record's fault: start nothing more, keep what finished
                     with keeping:
                         errors.append(exc)
                     return
                 with keeping:
                     if applied is None:
-                        counts[failed_count] += 1
+                        progress.counts[failed_count] += 1
                     elif isinstance(applied, Applied):
-                        done.append(Done(record_id, applied))
+                        progress.done.append(Done(record_id, applied))
+                    progress.remaining -= 1
+                    complete = progress.remaining == 0
+                if complete:
+                    try:
+                        finish(progress)
+                    except BaseException as exc:  # learning failed: the run stops, the page is read again
+                        stop.set()
+                        with keeping:
+                            errors.append(exc)
+                        return
 
-        workers = [threading.Thread(target=work, name=f"{self.flow}-writer-{n}", daemon=True)
-                   for n in range(min(self.max_parallel, len(records)))]  # fmt: skip
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        error = errors[0] if errors else None
-        return self._finish(done, counts, open_letters, learn, count, succeeded_count, error)
+        threads = [threading.Thread(target=work, name=f"{self.flow}-writer-{n}", daemon=True)
+                   for n in range(workers or self.max_parallel)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for progress in started:  # batches cut short by an error: what finished is kept
+            try:
+                finish(progress)
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        return total
+
+    def _open_letters(self, batch: Batch[T, E]) -> set[str]:
+        if batch.open_letters is not None:
+            return set(batch.open_letters)
+        return self.dead_letters.open_among(self.flow, self.scope, [record_id for record_id, _ in batch.records])
 
     def _finish(
         self,
@@ -177,7 +278,6 @@ class RecordExecutor:
         learn: Callable[[list[Done[E]]], None] | None,
         count: Callable[[str], str],
         succeeded_count: str | None,
-        error: BaseException | None,
     ) -> collections.Counter[str]:
         for item in done:
             counts[count(item.applied.count)] += 1
@@ -190,8 +290,6 @@ class RecordExecutor:
                 if item.record_id in open_letters:
                     self.dead_letters.resolve(self.flow, self.scope, item.record_id)
         self.ctx.counts.update(counts)
-        if error is not None:
-            raise error
         return counts
 
     def _isolated(

@@ -11,14 +11,14 @@ entry into a PATCH instead of a duplicate.
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import dataclasses
 import functools
 import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.clients.campaign import PROFILE_AND_SERVICES_EXT, CampaignClient, KeyFilter
 from shared.clients.dataverse import ChangeTrackingExpired, DataverseClient
@@ -30,7 +30,7 @@ from shared.core.shape import TableShape
 from shared.flows.change_feed import ChangeFeed, ChangeFeedCursor, FeedPage
 from shared.flows.counts import AFTER_RESYNC, Count
 from shared.flows.definition import Check, FlowDefinition
-from shared.flows.executor import Applied, Done, RecordExecutor
+from shared.flows.executor import Applied, Batch, Done, RecordExecutor
 from shared.flows.initial_transfer_cursor import FAILED, TransferCursor, request_transfer
 from shared.flows.initial_transfer_cursor import FLOW as TRANSFER_FLOW
 from shared.flows.optout_ingress import POSITION_COLUMNS, IngressOptOuts, Pending, ingress_hook
@@ -51,6 +51,8 @@ log = logging.getLogger("sync.ingress")
 FLOW = "ingress"
 SWEEP_CHUNK = 500
 CHUNK = 500  # records of a page written while the next chunk's index entries are read
+FIRST_CHUNK = 64  # a page's first chunk: its writes start once these few index entries are read
+PAGES_AHEAD = 1  # the next page is read while one is written: no pause for Dataverse at a page boundary
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
@@ -170,7 +172,7 @@ def ingress_body(table: TableMapping, deps: IngressDeps) -> FlowBody:
             return True  # the initial transfer loads the table and hands it back
         sync = TableSync(table, deps, shape, checkpoint, ctx, hook)
         sync.retry_dead_letters()
-        feed = ChangeFeed(deps.dataverse, table.entity_set, sync.select, clock=deps.clock)
+        feed = ChangeFeed(deps.dataverse, table.entity_set, sync.select, clock=deps.clock, prefetch=PAGES_AHEAD)
         for page in feed.pages(checkpoint.cursor, ctx, save=save, sweep=sync.sweep_unseen):
             position = checkpoint.cursor.position()
             isolate = checkpoint.runs_stuck_at(position) >= ISOLATE_AFTER_RUNS
@@ -265,7 +267,14 @@ class IndexChange:
 
 
 Change = Mapping[str, Any] | None  # a row, or None for a delete
-Known = tuple[Mapping[str, IndexEntry], Mapping[str, "AppliedRecord"]]  # a chunk's index entries, opt-out records
+
+
+class Known(NamedTuple):
+    """What is read for a chunk while the one before it is written."""
+
+    entries: Mapping[str, IndexEntry]
+    optouts: Mapping[str, AppliedRecord]  # the newest-applied opt-out records (opt-out safety net)
+    open_letters: set[str]  # the chunk's records with an open dead letter
 
 
 class TableSync:
@@ -300,18 +309,18 @@ class TableSync:
                 log.warning("ingress.row_without_id table=%s reason=%s", self.table.name, exc)
         for record_id in page.deleted_ids:
             changes[record_id] = None
-        counts: collections.Counter[str] = collections.Counter()
         # The index of the next chunk is read, and the index learns the last chunk, while a chunk is written.
         # On the first read of a table its records are new: nothing to read in the index (a page redone after a
         # crash is found in Campaign by its key, as any record without an index entry is: never created twice).
         first_load = page.full_read and not page.seen_epoch and self.checkpoint.generation == 0
-        with Background() as background:
-            for chunk, known in prefetched(chunks(list(changes.items()), CHUNK),
-                                           self._not_synced if first_load else self._known):  # fmt: skip
-                apply = functools.partial(self._apply_known, known, full_read=page.full_read,
-                                          seen_epoch=page.seen_epoch)  # fmt: skip
-                counts += self.executor.run(chunk, apply, learn=functools.partial(background.submit, self.learn),
-                                            isolate=isolate)  # fmt: skip
+        batched = chunks(list(changes.items()), CHUNK, first=FIRST_CHUNK)
+        ahead = prefetched(batched, self._not_synced if first_load else self._known)
+        with Background() as background, contextlib.closing(ahead):
+            batches = (Batch(chunk, functools.partial(self._apply_known, known, full_read=page.full_read,
+                                                      seen_epoch=page.seen_epoch), known.open_letters)
+                       for chunk, known in ahead)  # fmt: skip
+            counts = self.executor.run_batches(batches, learn=functools.partial(background.submit, self.learn),
+                                               isolate=isolate)  # fmt: skip
         # Counted once the page is through: a page that stops half way is read again next run.
         read: dict[str, int] = {Count.READ: len(page.rows) + len(page.deleted_ids)}
         if rejected:
@@ -322,22 +331,28 @@ class TableSync:
     def _apply_known(
         self, known: Known, record_id: str, change: Change, *, full_read: bool, seen_epoch: int
     ) -> Applied[IndexChange]:
-        entries, optouts = known
-        return self.apply(record_id, change, entries.get(record_id), full_read=full_read, seen_epoch=seen_epoch,
-                          optout=optouts.get(record_id))  # fmt: skip
+        return self.apply(record_id, change, known.entries.get(record_id), full_read=full_read,
+                          seen_epoch=seen_epoch, optout=known.optouts.get(record_id))  # fmt: skip
 
     def _not_synced(self, chunk: Sequence[tuple[str, Change]]) -> Known:
+        letters = self._open_letters(chunk)
         if self.hook is None:
-            return {}, {}
-        return {}, self.hook.prepare([record_id for record_id, change in chunk if change is not None], synced=())
+            return Known({}, {}, letters)
+        return Known({}, self.hook.prepare([record_id for record_id, change in chunk if change is not None],
+                                           synced=()), letters)  # fmt: skip
 
     def _known(self, chunk: Sequence[tuple[str, Change]]) -> Known:
         entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
                                            parallel=self.deps.max_parallel)  # fmt: skip
+        letters = self._open_letters(chunk)
         if self.hook is None:
-            return entries, {}
+            return Known(entries, {}, letters)
         rows = [record_id for record_id, change in chunk if change is not None]
-        return entries, self.hook.prepare(rows, synced=entries)
+        return Known(entries, self.hook.prepare(rows, synced=entries), letters)
+
+    def _open_letters(self, chunk: Sequence[tuple[str, Change]]) -> set[str]:
+        return self.deps.dead_letters.open_among(FLOW, self.table.name, [record_id for record_id, _ in chunk],
+                                                 parallel=self.deps.max_parallel)  # fmt: skip
 
     def retry_dead_letters(self) -> None:
         """Failed records get another go with their current Dynamics state, up to the attempt limit."""

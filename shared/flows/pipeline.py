@@ -9,7 +9,7 @@ so nothing is checkpointed ahead of what it describes.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,7 +47,7 @@ class Background:
             self._pool.shutdown(wait=True)
 
 
-def prefetched(items: Sequence[T], fetch: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+def prefetched(items: Sequence[T], fetch: Callable[[T], R]) -> Generator[tuple[T, R], None, None]:
     """Each item with fetch(item); the next item's fetch runs while the caller works on the current one."""
     if not items:
         return
@@ -60,5 +60,8 @@ def prefetched(items: Sequence[T], fetch: Callable[[T], R]) -> Iterator[tuple[T,
             yield item, result
 
 
-def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
+def chunks(items: Sequence[T], size: int, *, first: int | None = None) -> list[Sequence[T]]:
+    """`items` cut into chunks of `size`; with `first`, the first chunk is that small (work on it starts as
+    soon as its few entries are read, while the next, full-size chunk is read)."""
+    head = min(first or size, size)
+    return [items[:head], *(items[start : start + size] for start in range(head, len(items), size))] if items else []

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from shared.core.errors import RecordError
-from shared.flows.executor import Applied, Done, RecordExecutor
+from shared.flows.executor import Applied, Batch, Done, RecordExecutor
 from shared.flows.runner import OutOfTime, RunContext
 from shared.http import ApiError, Outcome
 from shared.state.deadletters import DeadLetterStore
@@ -188,3 +188,72 @@ def test_isolation_calls_three_failures_in_a_row_an_outage_and_blames_no_record(
     with pytest.raises(ApiError):
         run.run(RECORDS[:10], apply, isolate=True)
     assert letters.entries() == [] and ctx.counts == {"updated": 2}
+
+
+# -- batches one after the other (run_batches)
+
+
+def test_a_batch_starts_while_the_last_records_of_the_one_before_are_still_in_flight() -> None:
+    ctx = context()
+    run, _, _ = executor(ctx, parallel=2)
+    next_batch_started = threading.Event()
+    waited: list[bool] = []
+
+    def slow(record_id: str, n: int) -> Applied[str]:
+        waited.append(next_batch_started.wait(timeout=5))  # a barrier between batches would make this time out
+        return Applied("updated")
+
+    def quick(record_id: str, n: int) -> Applied[str]:
+        next_batch_started.set()
+        return Applied("updated")
+
+    counts = run.run_batches([Batch([("a0", 0)], slow, ()), Batch([("b0", 1), ("b1", 2)], quick, ())])
+    assert waited == [True] and counts == {"updated": 3} and ctx.counts == counts
+
+
+def test_each_batch_is_learned_on_its_own_once_its_last_record_is_back() -> None:
+    ctx = context()
+    run, _, table = executor(ctx, parallel=3)
+    learned: list[list[str]] = []
+    batches = [Batch(RECORDS[start : start + 10], lambda record_id, n: Applied("created"), ())
+               for start in range(0, 30, 10)]  # fmt: skip
+    counts = run.run_batches(batches, learn=lambda done: learned.append(sorted(d.record_id for d in done)))
+    assert sorted(learned) == [[f"id{n:03d}" for n in range(s, s + 10)] for s in (0, 10, 20)]
+    assert counts == {"created": 30} and table.calls == []  # open letters known: no probe
+
+
+def test_an_error_in_a_later_batch_keeps_what_finished_of_every_batch_and_starts_no_further_batch() -> None:
+    ctx = context()
+    run, _, _ = executor(ctx, parallel=1)
+    learned: list[list[str]] = []
+    handed: list[str] = []
+
+    def apply(record_id: str, n: int) -> Applied[str]:
+        if n == 13:
+            raise ApiError(Outcome.FATAL, 403, "forbidden")
+        return Applied("updated")
+
+    def batches() -> Any:
+        for start in range(0, 30, 10):
+            handed.append(f"batch {start}")
+            yield Batch(RECORDS[start : start + 10], apply, ())
+
+    with pytest.raises(ApiError):
+        run.run_batches(batches(), learn=lambda done: learned.append([d.record_id for d in done]))
+    assert handed == ["batch 0", "batch 10"]  # the third batch was never read
+    assert learned == [[f"id{n:03d}" for n in range(10)], ["id010", "id011", "id012"]]
+    assert ctx.counts == {"updated": 13}
+
+
+def test_reading_a_batch_ahead_failing_stops_the_run_and_keeps_what_finished() -> None:
+    ctx = context()
+    run, _, _ = executor(ctx, parallel=2)
+    learned: list[str] = []
+
+    def batches() -> Any:
+        yield Batch(RECORDS[:5], lambda record_id, n: Applied("updated"), ())
+        raise ConnectionError("index read failed")
+
+    with pytest.raises(ConnectionError):
+        run.run_batches(batches(), learn=lambda done: learned.extend(d.record_id for d in done))
+    assert sorted(learned) == [f"id{n:03d}" for n in range(5)] and ctx.counts == {"updated": 5}

@@ -53,3 +53,5 @@ def test_a_failing_block_still_waits_for_what_was_submitted_and_keeps_its_own_er
 
 def test_chunks() -> None:
     assert chunks([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]] and chunks([], 3) == []
+    assert chunks(list(range(8)), 3, first=1) == [[0], [1, 2, 3], [4, 5, 6], [7]]
+    assert chunks([1, 2], 3, first=5) == [[1, 2]] and chunks([], 3, first=1) == []
