@@ -16,7 +16,7 @@ import concurrent.futures
 import dataclasses
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -24,9 +24,8 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.state.key_reads import read_many
 from shared.state.keys import safe_key
-from shared.state.transactions import submit_transaction
+from shared.state.transactions import in_transactions, submit_transaction
 
-_BATCH = 100  # operations per entity-group transaction (one partition each)
 SHARDS = 16
 POINT_READS_UP_TO = 200  # fewer ids than this are read one by one: a point read is the cheapest query
 
@@ -80,17 +79,13 @@ class RecordIndex:
     def put(self, entry: IndexEntry) -> None:
         self._table.upsert_entity(self._entity(entry), mode=UpdateMode.REPLACE)
 
-    def put_many(self, entries: Iterable[IndexEntry]) -> None:
-        """Upsert in transactions of 100, the service's limit, each within one partition."""
-        by_partition: dict[str, list[IndexEntry]] = {}
-        for entry in entries:
-            by_partition.setdefault(partition_of(entry.table, entry.record_id), []).append(entry)
-        for group in by_partition.values():
-            for start in range(0, len(group), _BATCH):
-                operations = [
-                    ("upsert", self._entity(e), {"mode": UpdateMode.REPLACE}) for e in group[start : start + _BATCH]
-                ]
-                submit_transaction(self._table, operations)
+    def put_many(self, entries: Iterable[IndexEntry], *, parallel: int = 8) -> None:
+        """Upsert in transactions of 100, the service's limit, each within one partition, sent in parallel."""
+
+        def save(group: Sequence[IndexEntry]) -> None:
+            submit_transaction(self._table, [("upsert", self._entity(e), {"mode": UpdateMode.REPLACE}) for e in group])
+
+        in_transactions(entries, lambda e: partition_of(e.table, e.record_id), save, parallel=parallel)
 
     def _entity(self, entry: IndexEntry) -> dict[str, Any]:
         entry.updated_at = self._clock()

@@ -15,7 +15,6 @@ creates the sharded row, and two first writers still conflict), until a store se
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import threading
@@ -31,7 +30,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from shared.core.optout import AppliedState, Mark
 from shared.state.key_reads import read_many
 from shared.state.keys import safe_key
-from shared.state.transactions import submit_transaction
+from shared.state.transactions import in_transactions, submit_transaction
 
 LEGACY_PARTITION = "optout"  # every row, before the shards
 SHARDS = 16
@@ -41,7 +40,6 @@ def partition_of(contact: str) -> str:
     return f"{LEGACY_PARTITION}~{zlib.crc32(contact.encode()) % SHARDS:02d}"
 
 
-_BATCH = 100  # operations per entity-group transaction
 _SYSTEM = frozenset({"PartitionKey", "RowKey", "Timestamp", "contact", "updated_at", "odata.etag"})
 
 
@@ -128,12 +126,8 @@ class AppliedStore:
     def save_many(self, items: Sequence[tuple[AppliedRecord, Mapping[str, AppliedState]]]) -> list[str]:
         """Save many records in transactions of 100; returns the contacts whose record changed under us
         (their whole transaction is then retried one by one, so only the real conflicts come back)."""
-        by_partition: dict[str, list[tuple[AppliedRecord, Mapping[str, AppliedState]]]] = {}
-        for item in items:
-            by_partition.setdefault(partition_of(item[0].contact), []).append(item)
-        chunks = [group[i : i + _BATCH] for group in by_partition.values() for i in range(0, len(group), _BATCH)]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(8, len(chunks)))) as pool:
-            return [contact for found in pool.map(self._save_chunk, chunks) for contact in found]
+        found = in_transactions(items, lambda item: partition_of(item[0].contact), self._save_chunk)
+        return [contact for conflicts in found for contact in conflicts]
 
     def _save_chunk(self, chunk: Sequence[tuple[AppliedRecord, Mapping[str, AppliedState]]]) -> list[str]:
         operations: list[Any] = []

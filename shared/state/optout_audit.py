@@ -10,7 +10,6 @@ transactions of 100, several at once.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import itertools
 import json
@@ -22,10 +21,9 @@ from azure.data.tables import TableClient
 
 from shared.core.optout import Decision
 from shared.state.keys import reverse_ticks, safe_key
-from shared.state.transactions import submit_transaction
+from shared.state.transactions import in_transactions, submit_transaction
 
 PARTITION = "optout"
-_BATCH = 100
 _PARALLEL = 8
 _counter = itertools.count()
 _PER_DECISION = ("attribute", "verdict", "rule", "winner", "value", "dynamics_value", "dynamics_time",
@@ -68,13 +66,9 @@ class AuditLog:
         for entry in entries:
             groups.setdefault((entry.contact, entry.source, entry.at, entry.note), []).append(entry)
         rows = [_entity(group) for group in groups.values()]
-        chunks = [rows[i : i + _BATCH] for i in range(0, len(rows), _BATCH)]
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                submit_transaction(self._table, [("create", row) for row in chunk])
-            return
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(_PARALLEL, len(chunks))) as pool:
-            list(pool.map(lambda chunk: submit_transaction(self._table, [("create", row) for row in chunk]), chunks))
+        in_transactions(rows, lambda row: str(row["PartitionKey"]),
+                        lambda chunk: submit_transaction(self._table, [("create", row) for row in chunk]),
+                        parallel=_PARALLEL)  # fmt: skip
 
     def history(self, contact: str, limit: int = 100) -> list[AuditEntry]:
         """The contact's decisions, newest first (at most `limit`)."""

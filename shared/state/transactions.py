@@ -18,12 +18,13 @@ so the outcome is the SDK's either way: success, or the same exception types (Ta
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import re
 import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from azure.core import MatchConditions
@@ -31,6 +32,9 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+MAX_OPERATIONS = 100  # per entity-group transaction, the service's limit
+T = TypeVar("T")
+R = TypeVar("R")
 _INT32 = range(-(2**31), 2**31)
 _BOUNDARY = re.compile(rb'boundary="?([^";\s]+)"?', re.IGNORECASE)
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
@@ -66,6 +70,22 @@ def submit_transaction(table: TableClient, operations: Sequence[tuple[Any, ...]]
     finally:
         response.close()
     raise_for_answer(response.status_code, response.headers.get("Content-Type", ""), body, len(operations), response)
+
+
+def in_transactions(
+    items: Iterable[T], partition: Callable[[T], str], save: Callable[[Sequence[T]], R], *, parallel: int = 8
+) -> list[R]:
+    """`save` per group of at most 100 items (the service's limit) of one partition (a transaction's scope),
+    the groups sent in parallel: a bulk write waits about one round trip instead of one per partition."""
+    by_partition: dict[str, list[T]] = {}
+    for item in items:
+        by_partition.setdefault(partition(item), []).append(item)
+    groups = [group[i : i + MAX_OPERATIONS] for group in by_partition.values()
+              for i in range(0, len(group), MAX_OPERATIONS)]  # fmt: skip
+    if len(groups) <= 1 or parallel <= 1:
+        return [save(group) for group in groups]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(groups))) as pool:
+        return list(pool.map(save, groups))
 
 
 def table_url(table: TableClient) -> str | None:

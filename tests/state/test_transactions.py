@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import threading
 from typing import Any
 
 import pytest
@@ -189,3 +190,26 @@ def test_no_pipeline_client_means_the_sdk_sends_it(monkeypatch: pytest.MonkeyPat
     operations = [("create", {"PartitionKey": "p", "RowKey": "r"})]
     transactions.submit_transaction(Bare(), operations)  # type: ignore[arg-type]
     assert sent == [operations]
+
+
+# -- bulk writes: groups of one partition, at most 100 each, sent in parallel
+
+
+def test_bulk_items_go_in_groups_of_one_partition_and_at_most_100() -> None:
+    items = [("a", n) for n in range(210)] + [("b", n) for n in range(30)] + [("c", n) for n in range(10)]
+
+    def save(group: Any) -> tuple[list[str], int]:
+        return sorted({p for p, _ in group}), len(group)
+
+    sizes = transactions.in_transactions(items, lambda item: item[0], save, parallel=1)
+    assert sizes == [(["a"], 100), (["a"], 100), (["a"], 10), (["b"], 30), (["c"], 10)]
+
+
+def test_bulk_groups_are_sent_at_the_same_time() -> None:
+    both_in_flight = threading.Barrier(2, timeout=5)  # one group at a time would break this barrier
+
+    def save(group: Any) -> str:
+        both_in_flight.wait()
+        return group[0]
+
+    assert transactions.in_transactions(["x", "y"], str, save, parallel=4) == ["x", "y"]
