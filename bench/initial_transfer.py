@@ -36,7 +36,7 @@ from typing import Any
 import requests
 
 from bench import machine
-from bench.figures import Figure, at_most
+from bench.figures import Figure, at_most, quick_floor
 from sandbox.azurite import Azurite
 from sandbox.sshd import SshdServer
 from shared.auth.dataverse_token import DataverseTokenProvider
@@ -45,6 +45,7 @@ from shared.settings import SPECS
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PAGE_SIZE = 5000
 TARGET_RATIO = 1.15
+QUICK_RATIO_FLOOR = 2.0  # at 100,000 rows the run's fixed costs (SFTP, Blob, state) weigh more: see quick_floor
 TARGET_RSS_MB = 200.0
 TARGET_RSS_GROWTH = 1.2
 
@@ -93,7 +94,8 @@ def run(ctx: Any) -> list[Figure]:
     return [
         Figure(name, f"whole transfer, {large['rows']:,} contacts", large["transfer_seconds"], "s",
                reference=large["raw_seconds"], reference_label="raw paging of the same rows",
-               target=at_most(TARGET_RATIO), note=f"{large['transfer_rows_s']:,} rows/s"),
+               target=quick_floor(at_most(TARGET_RATIO), at_most(QUICK_RATIO_FLOOR), quick=ctx.quick),
+               note=f"{large['transfer_rows_s']:,} rows/s"),
         Figure(name, "peak RSS of the connector process", large["peak_rss_mb"], "MB", target=at_most(TARGET_RSS_MB)),
         Figure(name, f"peak RSS at {large['rows']:,} rows", large["peak_rss_mb"], "MB",
                reference=small["peak_rss_mb"], reference_label=f"at {small['rows']:,} rows",

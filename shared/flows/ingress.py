@@ -51,7 +51,7 @@ log = logging.getLogger("sync.ingress")
 FLOW = "ingress"
 SWEEP_CHUNK = 500
 CHUNK = 500  # records of a page written while the next chunk's index entries are read
-FIRST_CHUNK = 64  # a page's first chunk: its writes start once these few index entries are read
+EDGE_CHUNK = 64  # a page's first and last chunks: writes start sooner, and less is learned after the last
 PAGES_AHEAD = 1  # the next page is read while one is written: no pause for Dataverse at a page boundary
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
@@ -313,7 +313,7 @@ class TableSync:
         # On the first read of a table its records are new: nothing to read in the index (a page redone after a
         # crash is found in Campaign by its key, as any record without an index entry is: never created twice).
         first_load = page.full_read and not page.seen_epoch and self.checkpoint.generation == 0
-        batched = chunks(list(changes.items()), CHUNK, first=FIRST_CHUNK)
+        batched = chunks(list(changes.items()), CHUNK, edge=EDGE_CHUNK)
         ahead = prefetched(batched, self._not_synced if first_load else self._known)
         with Background() as background, contextlib.closing(ahead):
             batches = (Batch(chunk, functools.partial(self._apply_known, known, full_read=page.full_read,

@@ -60,8 +60,11 @@ def prefetched(items: Sequence[T], fetch: Callable[[T], R]) -> Generator[tuple[T
             yield item, result
 
 
-def chunks(items: Sequence[T], size: int, *, first: int | None = None) -> list[Sequence[T]]:
-    """`items` cut into chunks of `size`; with `first`, the first chunk is that small (work on it starts as
-    soon as its few entries are read, while the next, full-size chunk is read)."""
-    head = min(first or size, size)
-    return [items[:head], *(items[start : start + size] for start in range(head, len(items), size))] if items else []
+def chunks(items: Sequence[T], size: int, *, edge: int | None = None) -> list[Sequence[T]]:
+    """`items` cut into chunks of `size`. With `edge`, the first and the last chunk are that small: work on the
+    first starts as soon as its few entries are read, and what is learned from the last, the only state write
+    left when the work ends, is small."""
+    if not edge or edge >= size or len(items) <= 2 * edge:
+        return [items[start : start + size] for start in range(0, len(items), size)]
+    middle = items[edge : len(items) - edge]
+    return [items[:edge], *chunks(middle, size), items[len(items) - edge :]]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.figures import Figure, Target, at_least, at_most, exit_code, render
+from bench.figures import Figure, Target, at_least, at_most, exit_code, quick_floor, render
 from bench.registry import BENCHMARKS, select
 
 
@@ -100,3 +100,14 @@ def test_select_by_name_and_refuse_unknown_names() -> None:
     assert [b.name for b in select(["throttle", "read"])] == ["throttle", "read"]
     with pytest.raises(ValueError, match="nope"):
         select(["nope"])
+
+
+def test_a_quick_floor_judges_quick_runs_and_names_the_full_target() -> None:
+    full, floor = at_least(0.85), at_least(0.5)
+    assert quick_floor(full, floor, quick=False) == full
+    quick = quick_floor(full, floor, quick=True)
+    assert str(quick) == "≥ 0.50 (quick floor; full run ≥ 0.85)"
+    assert figure(0.6, 1.0, quick).status == "pass" and figure(0.6, 1.0, full).status == "FAIL"
+    assert figure(0.4, 1.0, quick).status == "FAIL"  # a regression below the floor fails the quick run too
+    with pytest.raises(ValueError):
+        quick_floor(full, at_most(2.0), quick=True)

@@ -62,3 +62,8 @@ def test_ci_runs_the_audit_after_the_tests_and_stops_on_its_failure() -> None:
     lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
     assert "set -euo pipefail" in lines
     assert lines.index("bash scripts/audit.sh") > lines.index("bash scripts/test.sh")
+
+
+def test_ci_runs_the_reduced_benchmark_after_the_tests() -> None:
+    lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert lines.index(".venv/bin/python -m bench --quick") > lines.index("bash scripts/test.sh")

@@ -53,5 +53,6 @@ def test_a_failing_block_still_waits_for_what_was_submitted_and_keeps_its_own_er
 
 def test_chunks() -> None:
     assert chunks([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]] and chunks([], 3) == []
-    assert chunks(list(range(8)), 3, first=1) == [[0], [1, 2, 3], [4, 5, 6], [7]]
-    assert chunks([1, 2], 3, first=5) == [[1, 2]] and chunks([], 3, first=1) == []
+    assert chunks(list(range(9)), 3, edge=1) == [[0], [1, 2, 3], [4, 5, 6], [7], [8]]
+    assert chunks(list(range(4)), 3, edge=2) == [[0, 1, 2], [3]]  # too few for small edges: plain chunks
+    assert chunks([1, 2], 3, edge=5) == [[1, 2]] and chunks([], 3, edge=1) == []
