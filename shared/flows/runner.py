@@ -62,6 +62,9 @@ class NoLease:
     def renew(self) -> None:
         pass
 
+    def keep(self) -> None:
+        pass
+
     def release(self) -> None:
         pass
 
@@ -91,8 +94,9 @@ class RunContext:
             raise OutOfTime()
 
     def heartbeat(self) -> None:
-        """Extend the lease after durable progress; raises LeaseLost if another run took over."""
-        self.lease.renew()
+        """After durable progress: extend the lease when due (RunLease.keep); raises LeaseLost if another run
+        took over."""
+        self.lease.keep()
 
     def note(self, text: str) -> None:
         self.notes.append(text)

@@ -18,6 +18,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.state.keys import safe_key
 
 _PARTITION = "lease"
+RENEW_EVERY_SECONDS = 15.0  # keep() writes at most this often: a cleared lease is noticed within it
 
 
 class LeaseHeld(Exception):
@@ -40,13 +41,16 @@ class RunLease:
         *,
         duration: float = 300.0,
         clock: Callable[[], float] = time.time,
+        renew_every: float = RENEW_EVERY_SECONDS,
     ) -> None:
         self._table = table
         self.name = name
         self.owner = owner
         self.duration = duration
+        self.renew_every = renew_every
         self._clock = clock
         self._etag: str | None = None
+        self._written_at = 0.0  # when the lease row was last written by us (acquire or renew)
 
     def _entity(self) -> dict[str, object]:
         return {
@@ -58,6 +62,7 @@ class RunLease:
         }
 
     def acquire(self) -> None:
+        self._written_at = self._clock()
         try:
             self._etag = self._table.create_entity(self._entity())["etag"]
             return
@@ -76,9 +81,22 @@ class RunLease:
         except ResourceModifiedError as exc:  # another run took it between our read and write
             raise LeaseHeld(self.name, "another run", 0.0) from exc
 
+    def keep(self) -> None:
+        """renew() when `renew_every` has passed since the lease was last written, else nothing.
+
+        Called after every unit of durable progress (a page, a file), which in an initial transfer comes every
+        few milliseconds: a write each time was a Table round trip in the export's path, 200 per million rows.
+        The lease lasts the run's whole budget plus a margin, so it cannot expire between two keeps; what a
+        keep can meet late is an operator's `leases clear` of a live run, noticed within `renew_every`."""
+        if self._etag is None:
+            raise LeaseLost(f"lease {self.name} is not held")
+        if self._clock() - self._written_at >= self.renew_every:
+            self.renew()
+
     def renew(self) -> None:
         if self._etag is None:
             raise LeaseLost(f"lease {self.name} is not held")
+        self._written_at = self._clock()
         try:
             self._etag = self._table.update_entity(
                 self._entity(), mode=UpdateMode.REPLACE, etag=self._etag, match_condition=MatchConditions.IfNotModified

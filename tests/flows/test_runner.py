@@ -10,7 +10,7 @@ import pytest
 
 from shared.flows.runner import OutOfTime, RunContext, run_flow, run_scopes
 from shared.http import ApiError, Outcome
-from shared.state.lease import RunLease
+from shared.state.lease import RENEW_EVERY_SECONDS, RunLease
 from shared.state.store import StateStore
 from tests.flows.fakes import FakeState, TickingClock
 
@@ -60,6 +60,7 @@ def test_lease_held_by_a_live_run_skips_and_says_until_when() -> None:
 
 def test_lease_lost_mid_run_fails_the_run() -> None:
     state = FakeState()
+    now = [EPOCH]
 
     def body(ctx: RunContext) -> bool:
         ctx.counts["created"] += 1
@@ -67,10 +68,12 @@ def test_lease_lost_mid_run_fails_the_run() -> None:
         [key] = leases.rows
         values, _ = leases.rows[key]
         leases.rows[key] = ({**values, "owner": "usurper"}, "W/other")  # another run took it over
+        ctx.heartbeat()  # the lease was written just now: not checked yet
+        now[0] += RENEW_EVERY_SECONDS
         ctx.heartbeat()
         raise AssertionError("heartbeat must raise")
 
-    summary = run(state, body)
+    summary = run(state, body, clock=lambda: now[0])
     assert summary.outcome == "failed" and "taken over" in summary.reason
     assert summary.counts == {"created": 1}  # what happened before stays counted
     assert state.table("leases").rows  # not ours any more: left alone

@@ -147,6 +147,26 @@ def test_lease_contention_from_two_threads(store: StateStore) -> None:
     assert len(winners) == 1 and len(losers) == 7
 
 
+def test_keep_writes_the_lease_only_when_due_and_then_notices_a_cleared_lease(store: StateStore) -> None:
+    clock = FakeClock()
+    table = store.table("leases")
+    lease = RunLease(table, "flow", "a", duration=600, clock=clock, renew_every=15)
+    lease.acquire()
+    written = table.get_entity("lease", "flow")["expires_at"]
+    clock.now += 14
+    lease.keep()
+    assert table.get_entity("lease", "flow")["expires_at"] == written  # not due: no write
+    clock.now += 1
+    lease.keep()
+    assert table.get_entity("lease", "flow")["expires_at"] == written + 15  # due: extended
+    table.delete_entity("lease", "flow")  # an operator's `leases clear`, then another run
+    RunLease(table, "flow", "b", duration=600, clock=clock).acquire()
+    lease.keep()  # written just now: not looked at
+    clock.now += 15
+    with pytest.raises(LeaseLost):
+        lease.keep()
+
+
 def test_expired_lease_is_taken_over_and_old_holder_notices(store: StateStore) -> None:
     clock = FakeClock()
     table = store.table("leases")
