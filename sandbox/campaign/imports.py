@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sandbox.campaign import delimited
-from sandbox.campaign.files import FileProblem, SftpArea, check_folder, check_name
+from sandbox.campaign.files import FileProblem, SftpArea, check_folder
 from sandbox.campaign.schema import AttributeSpec, ResourceSpec, ValueProblem, format_datetime
 from sandbox.campaign.store import SERVER_MAINTAINED, Table
 
@@ -94,22 +94,12 @@ class ImportPlan:
 
 
 def file_names(parameters: Mapping[str, Any], area: SftpArea, folder: str) -> list[str]:
-    """Transfer file: the files named in `fileNames` (comma separated), else the mask `<batch>_part*`."""
-    listed = str(parameters.get("fileNames") or "")
-    if listed.strip():
-        names = [name.strip() for name in listed.split(",")]
-        problems = []
-        for name in names:
-            try:
-                check_name(name)
-            except FileProblem as problem:
-                problems.append(str(problem))
-        if problems:
-            raise ImportFailure("Transfer file: " + "; ".join(problems))
-        return names
+    """Transfer file, as docs/campaign-import-workflow.md configures it: the files matching the mask
+    `$(vars/@batch)_part*`. `fileNames` is the connector's list for a check, not what the activity reads: a file
+    of an earlier attempt left under the batch's mask is imported too, as a real workflow would."""
     batch = str(parameters.get("batch") or "")
     if not re.fullmatch(r"[A-Za-z0-9-]+", batch):
-        raise ImportFailure("Transfer file: neither 'fileNames' nor a valid 'batch' parameter names the files")
+        raise ImportFailure("Transfer file: the 'batch' parameter does not name a file mask (letters, digits, '-')")
     names = area.matching(folder, f"{batch}_part")
     if not names:
         raise ImportFailure(f"Transfer file: no file matches '{batch}_part*' in {folder}")

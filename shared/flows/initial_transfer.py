@@ -259,20 +259,23 @@ class TableTransfer:
         part: PartBuilder | None = None
         at_boundary = False
         self.report_export(0)
+        counts: Counter[str] = Counter()
+        uploads = self.background_uploads(staging)
 
         def save_at_part_boundary() -> None:
-            nonlocal part
+            nonlocal part, uploads
             if self.cursor.feed.sweep_epoch:  # the read restarted from the top (a resync): so do the parts
                 self.cursor.restart_export()
                 if part is not None:
                     part.abandon()
                 part = None
+                if uploads is not None:  # they upload the first attempt's parts: not recorded, not wanted
+                    uploads.close(cancel=True)
+                    uploads = self.background_uploads(staging)
                 self.save()
             elif at_boundary:
                 self.save(counts)
 
-        counts: Counter[str] = Counter()
-        uploads = self.background_uploads(staging)
         asked = time.perf_counter()  # where the export's time goes (a note only, never a decision)
         pages = feed.pages(self.cursor.feed, self.ctx, save=save_at_part_boundary)
         try:
@@ -504,7 +507,10 @@ class TableTransfer:
         self.deps.checkpoints.update(INGRESS, self.table.name, ChangeFeedCursor, give_delta_link)
         if superseded:
             self.failed(f"cannot hand over: {superseded[0]} (a replay started over)")
-        self.deps.staging().delete_batch(self.cursor.batch)  # the parts are on SFTP and imported
+        staging = self.deps.staging()
+        for batch in (*self.cursor.abandoned, self.cursor.batch):  # an export started over: its first parts are void
+            staging.delete_batch(batch)  # ... and this batch's parts are on SFTP and imported
+        self.cursor.abandoned_removed()
         self.cursor.handed_over()
         self.checkpoint.last_outcome = "completed"
         self.deps.checkpoints.save(self.checkpoint)

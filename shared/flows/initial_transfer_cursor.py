@@ -104,9 +104,18 @@ class TransferCursor:
         self.abandoned = []
 
     def restart_export(self) -> None:
-        """The read had to start over (its position became invalid): so do the parts."""
-        self.feed, self.parts, self.uploaded = ChangeFeedCursor(), [], []
-        self.feed.read_through_api()
+        """The read had to start over (its position became invalid): so do the parts, under a new batch name.
+
+        The import workflow finds a batch's files by the mask `<batch>_part*`: parts of the first attempt already
+        on SFTP (uploads run during the export) must not match the new attempt's mask, or a part the new
+        attempt does not write again (it may have fewer) would be imported with its stale rows. The first
+        attempt's staged blobs are abandoned (removed at hand-over). The feed cursor, already back at the top of
+        the read, is kept (the feed reads through it); its sweep mark, which the export has no use for, is what
+        said "started over", and is cleared once that is done."""
+        self.abandoned = [*self.abandoned, self.batch]
+        self.batch = restarted_batch(self.batch)
+        self.parts, self.uploaded = [], []
+        self.feed.sweep_done()
 
     def part_name(self, gzip: bool) -> str:
         return f"{self.batch}_part{len(self.parts) + 1:04d}.csv" + (".gz" if gzip else "")
@@ -212,3 +221,11 @@ def request_transfer(checkpoints: CheckpointStore, table: str, generation: int, 
         checkpoint.cursor.request(generation, counted)
 
     return checkpoints.update(FLOW, table, TransferCursor, change).cursor
+
+
+def restarted_batch(batch: str) -> str:
+    """The batch name of an export started over: `<batch>-r1`, then `-r2`... (letters, digits and '-' only)."""
+    base, _, attempt = batch.rpartition("-r")
+    if base and attempt.isdigit():
+        return f"{base}-r{int(attempt) + 1}"
+    return f"{batch}-r1"

@@ -166,28 +166,37 @@ def test_the_batch_mask_when_no_file_names_are_given(
 
 
 @pytest.mark.parametrize(
-    ("names", "message"),
+    ("batch", "message"),
     [
-        (["absent_part0001.csv"], "'absent_part0001.csv' was not found in d365_loads/imports"),
-        (["../../etc/passwd"], "is not a plain name in the folder"),
-        (["evil\x07_part0001.csv"], "contains control characters"),
-        (["x_part0001.csv.part"], "is a temporary name"),
+        ("absent", "no file matches 'absent_part*' in d365_loads/imports"),
+        ("../../etc/passwd", "does not name a file mask"),
+        ("evil\x07", "does not name a file mask"),
     ],
 )
-def test_a_file_that_cannot_be_used_fails_the_execution_and_writes_nothing(
+def test_a_batch_that_finds_no_file_fails_the_execution_and_writes_nothing(
     campaign_sftp_sandbox: CampaignSandbox,
     campaign_raw: RawCampaign,
     imports: pathlib.Path,
-    names: list[str],
+    batch: str,
     message: str,
 ) -> None:
-    assert campaign_raw.trigger(PROFILES, params([NAMES[0], *names])).status_code == 200
+    assert campaign_raw.trigger(PROFILES, params(NAMES, batch=batch)).status_code == 200
     execution = campaign_raw.execution(PROFILES)
     assert execution["state"] == "error"
     assert message in execution["lastError"]
     assert campaign_sftp_sandbox.rows("profile") == []
     assert campaign_raw.command(PROFILES, "start").status_code == 200
     assert "lastError" not in campaign_raw.execution(PROFILES)
+
+
+def test_transfer_file_reads_the_mask_not_the_list_as_the_documented_workflow_does(
+    campaign_sftp_sandbox: CampaignSandbox, campaign_raw: RawCampaign, imports: pathlib.Path
+) -> None:
+    # A part left under the batch's mask is imported although fileNames does not list it (the Transfer file
+    # activity is configured with the mask): the connector must never leave such a file behind.
+    campaign_raw.trigger(PROFILES, params(NAMES[:1], rows=3))
+    assert campaign_raw.execution(PROFILES)["state"] == "finished"
+    assert sorted(r["externalId"] for r in campaign_sftp_sandbox.rows("profile")) == ["c-1", "c-2", "c-3", "c-4"]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import gzip
 import json
 import pathlib
 import random
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -17,10 +18,12 @@ from sandbox.campaign import CampaignSandbox, delimited
 from sandbox.dataverse import DataverseSandbox
 from sandbox.sshd import SshdServer
 from shared import cli
+from shared.clients.dataverse import ChangeTrackingExpired
 from shared.flows.change_feed import ChangeFeedCursor
 from shared.flows.initial_transfer import INITIAL_TRANSFER, PAGES_AHEAD
 from shared.flows.initial_transfer_cursor import TransferCursor
 from shared.flows.runner import Progress, RunSummary
+from shared.http import Outcome
 from shared.ops.preflight import preflight
 from shared.state.checkpoints import CheckpointStore
 from shared.state.deadletters import DeadLetterStore
@@ -372,3 +375,41 @@ def test_validate_checks_each_tables_import_workflow(transfer_stack: Callable[..
     }
     right = transfer_stack(contacts_by_file())
     assert transfer_checks(right) == {f"table 'contacts': import workflow {PROFILE_WORKFLOW}, signal signal1": ()}
+
+
+def test_an_export_started_over_leaves_no_file_under_the_new_batchs_mask(
+    transfer_stack: Callable[..., TransferStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read expires mid-export after the first attempt's parts went to SFTP, and half the contacts are deleted
+    # meanwhile: the new attempt writes fewer parts than the first uploaded. Its batch name is new, so the
+    # workflow's mask (<batch>_part*, docs/campaign-import-workflow.md) finds none of the first attempt's files.
+    ts = transfer_stack(contacts_by_file(), DATAVERSE_PAGE_SIZE="100", INITIAL_TRANSFER_PART_ROWS="100")
+    ts.dv.seed_contacts(1000)
+    ts.ingress()
+    dataverse = ts.stack.svc.dataverse
+    read = dataverse.iter_changes
+    attempts: list[str] = []
+
+    def expiring(entity_set: str, select: Any, link: str | None = None) -> Iterator[Any]:
+        attempts.append("read")
+        for number, page in enumerate(read(entity_set, select, link), start=1):
+            yield page
+            if len(attempts) == 1 and number == 8:
+                deadline = time.monotonic() + 30  # the uploads run beside the export: 7 parts on SFTP first
+                while not (ts.uploads.is_dir() and len(ts.files()) >= 7) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                for row in ts.dv.rows("contacts")[:500]:
+                    ts.dv.delete("contacts", row["contactid"])
+                raise ChangeTrackingExpired(Outcome.FATAL, 400, "Version stamp expired.", code="0x80044352",
+                                            method="GET", url="https://dv/contacts")  # fmt: skip
+
+    monkeypatch.setattr(dataverse, "iter_changes", expiring)
+    [transfer] = ts.transfer()
+    assert transfer.outcome == "completed", transfer.reason
+    assert attempts == ["read", "read"]
+    [first] = {f.name.split("_part")[0] for f in ts.files()} - {ts.cursor().batch}
+    assert len([f for f in ts.files() if f.name.startswith(f"{first}_part")]) >= 7, [f.name for f in ts.files()]
+    assert ts.cursor().batch.endswith("-r1")
+    mine = [f for f in ts.files() if f.name.startswith(f"{ts.cursor().batch}_part")]
+    assert len(mine) == 5 and len(list(parsed_files(mine))) == 500
+    ts.stack.assert_campaign_matches(ts.stack.table("contacts"))  # none of the deleted contacts came back

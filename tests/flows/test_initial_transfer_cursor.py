@@ -84,8 +84,14 @@ def test_the_stored_cursor_says_where_the_part_in_progress_began() -> None:
     assert stored == cursor
     assert stored.feed.read_from() == "https://dv/next-after-part-1" and stored.feed.full_read
     assert stored.part_name(gzip=False) == "b-g5_part0002.csv"  # the next part, written from its first page
+    stored.feed.start_full_read(sweep_epoch=7)  # the feed's resync: back to the top, marked
     stored.restart_export()
-    assert stored.parts == [] and stored.feed.read_from() is None
+    assert stored.parts == [] and stored.feed.read_from() is None and stored.feed.sweep_epoch == 0
+    # A new batch name: the workflow's mask <batch>_part* no longer matches the first attempt's files on SFTP.
+    assert stored.batch == "b-g5-r1" and stored.abandoned == ["b-g5"]
+    assert stored.part_name(gzip=False) == "b-g5-r1_part0001.csv"
+    stored.restart_export()
+    assert stored.batch == "b-g5-r2" and stored.abandoned == ["b-g5", "b-g5-r1"]
 
 
 def test_failed_is_retryable_by_uploading_and_signalling_again() -> None:
