@@ -26,7 +26,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient
 
-from shared.state.transactions import table_url
+from shared.state.table_pipeline import pipeline_of
 
 MAX_KEYS = 14  # a filter may hold at most 15 comparisons: the PartitionKey and 14 RowKeys
 _ACCEPT = "application/json;odata=minimalmetadata"
@@ -50,23 +50,18 @@ def read_by_keys(table: TableClient, partition_key: str, row_keys: Sequence[str]
         raise ValueError(f"between 1 and {MAX_KEYS} row keys per query, not {len(row_keys)}")
     rows = " or ".join(f"RowKey eq {_literal(key)}" for key in row_keys)
     query_filter = f"PartitionKey eq {_literal(partition_key)} and ({rows})"
-    send = getattr(getattr(table, "_client", None), "send_request", None)
-    base = table_url(table)
-    if send is None or base is None:
+    pipeline = pipeline_of(table)
+    if pipeline is None:
         return list(table.query_entities(query_filter))
     out: list[Any] = []
     continuation: dict[str, str] = {}
     while True:
         params = {"$filter": query_filter, **continuation}
-        url = f"{base}/{table.table_name}()?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
+        url = f"{pipeline.base}/{table.table_name}()?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
         request = HttpRequest("GET", url, headers={
             "x-ms-version": table.api_version, "DataServiceVersion": "3.0", "Accept": _ACCEPT,
         })  # fmt: skip
-        response = send(request, stream=True)  # read here: the pipeline would decode the JSON a second time
-        try:
-            body = response.read()
-        finally:
-            response.close()
+        response, body = pipeline.fetch(request)
         out += decode_page(response.status_code, body, response)
         continuation = {name: value for name, header in _CONTINUATION if (value := response.headers.get(header))}
         if not continuation:

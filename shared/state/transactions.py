@@ -32,6 +32,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from shared.state.table_pipeline import pipeline_of
+
 MAX_OPERATIONS = 100  # per entity-group transaction, the service's limit
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,26 +51,21 @@ def submit_transaction(table: TableClient, operations: Sequence[tuple[Any, ...]]
     """`table.submit_transaction(operations)`, with the body encoded here when every operation allows it.
     Operations use the SDK's tuple form: ("create", entity), ("upsert", entity, {"mode": UpdateMode.REPLACE}),
     ("update", entity, {"mode": REPLACE, "etag": ..., "match_condition": IfNotModified}), ("delete", entity)."""
-    send = getattr(getattr(table, "_client", None), "send_request", None)
-    base = table_url(table)
+    pipeline = pipeline_of(table)
     try:
-        if send is None or base is None or not operations:
+        if pipeline is None or not operations:
             raise Unsupported("no pipeline client")
         boundary = f"batch_{uuid.uuid4()}"
-        body = encode(base, table.table_name, operations, boundary, f"changeset_{uuid.uuid4()}", table.api_version)
+        body = encode(pipeline.base, table.table_name, operations, boundary, f"changeset_{uuid.uuid4()}",
+                      table.api_version)  # fmt: skip
     except Unsupported:
         table.submit_transaction(operations)
         return
-    request = HttpRequest("POST", f"{base}/$batch", content=body, headers={
+    request = HttpRequest("POST", f"{pipeline.base}/$batch", content=body, headers={
         "x-ms-version": table.api_version, "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx",
         "Content-Type": f"multipart/mixed; boundary={boundary}", "Accept": "application/json",
     })  # fmt: skip
-    # Streamed, as the SDK sends it: read whole, the pipeline does not try to decode a multipart body.
-    response = send(request, stream=True)
-    try:
-        body = response.read()
-    finally:
-        response.close()
+    response, body = pipeline.fetch(request)
     raise_for_answer(response.status_code, response.headers.get("Content-Type", ""), body, len(operations), response)
 
 
@@ -86,17 +83,6 @@ def in_transactions(
         return [save(group) for group in groups]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(groups))) as pool:
         return list(pool.map(save, groups))
-
-
-def table_url(table: TableClient) -> str | None:
-    """scheme://host[/account] of the table client, or None when the URL carries a SAS (the SDK signs that)."""
-    parts = urllib.parse.urlsplit(table.url)
-    if parts.query:
-        return None
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
-# ----------------------------------------------------------------------------------------- request
 
 
 def encode(
