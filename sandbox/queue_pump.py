@@ -85,8 +85,12 @@ class QueuePump:
         options: QueueOptions | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        lease_seconds: int = LEASE_SECONDS,
     ) -> None:
+        """`lease_seconds`: how long a received message stays invisible while it is processed (the host renews
+        its lease; a worker killed mid-message leaves it invisible that long, then it is received again)."""
         self.options = options or QueueOptions.from_host_json()
+        self.lease_seconds = lease_seconds
         self.queue = QueueClient.from_connection_string(connection_string, queue_name)
         self.poison = QueueClient.from_connection_string(connection_string, queue_name + "-poison")
         self.function = function
@@ -107,7 +111,7 @@ class QueuePump:
         """Receive one batch and process it to the end; returns how many messages it held."""
         messages = list(self.queue.receive_messages(messages_per_page=self.options.batch_size,
                                                     max_messages=self.options.batch_size,
-                                                    visibility_timeout=LEASE_SECONDS))  # fmt: skip
+                                                    visibility_timeout=self.lease_seconds))  # fmt: skip
         list(self._pool.map(self._one, messages))
         return len(messages)
 

@@ -75,6 +75,9 @@ PHASES: dict[str, tuple[Phase, ...]] = {
         Phase("file-archive", "archived-optout-files", 1, 1, 1),
         Phase("file-checkpoint", "checkpoint-changes", 1, 2, 2),
     ),
+    "optout_webhook": (  # the queue-triggered processor (its own process), Dynamics -> Campaign
+        Phase("queue-campaign-write", "campaign-patches", 1, 36, 8),
+    ),
 }
 
 
