@@ -59,9 +59,6 @@ class NoLease:
     def acquire(self) -> None:
         pass
 
-    def renew(self) -> None:
-        pass
-
     def keep(self) -> None:
         pass
 
