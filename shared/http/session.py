@@ -17,6 +17,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from shared.http.classify import Outcome, classify_status
 from shared.http.errors import ApiError, TlsVerificationError, TransportError, certificate_failure, tls_failure_message
 from shared.http.pacing import Gate, PacingPolicy, RateLearner, Ticket
+from shared.http.plain_request import prepare_plain
 from shared.http.retry import THROTTLE_STATUSES, RetryPolicy, parse_retry_after
 
 log = logging.getLogger("sync.http")
@@ -69,12 +70,35 @@ class EnvironmentOnceSession(requests.Session):
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         # requests looks for ~/.netrc (file-system calls) on every request without auth: once per origin here.
         if self.trust_env and not request.auth and not self.auth and isinstance(request.url, str):
-            split = urllib.parse.urlsplit(request.url)
-            key = ("netrc", split.scheme, split.netloc)
-            if key not in self._environment:
-                self._environment[key] = requests.utils.get_netrc_auth(request.url)
-            request.auth = self._environment[key] or _no_auth
+            request.auth = self._netrc_auth(request.url) or _no_auth
         return super().prepare_request(request)
+
+    def request(  # type: ignore[override]  # requests' own signature, keywords as callers use them
+        self, method: str, url: Any, params: Any = None, data: Any = None, headers: Any = None,
+        cookies: Any = None, files: Any = None, auth: Any = None, timeout: Any = None,
+        allow_redirects: bool = True, proxies: Any = None, hooks: Any = None, stream: Any = None,
+        verify: Any = None, cert: Any = None, json: Any = None,
+    ) -> requests.Response:  # fmt: skip
+        """Session.request; a plain call (see shared.http.plain_request) skips requests' general preparation."""
+        prepared = None
+        if not (params or cookies or files or auth or hooks):
+            netrc = self._netrc_auth(url) if self.trust_env and isinstance(url, str) else None
+            prepared = prepare_plain(self, method, url, headers=headers, data=data, json=json, netrc_auth=netrc)
+        if prepared is None:
+            return super().request(
+                method, url, params=params, data=data, headers=headers, cookies=cookies, files=files, auth=auth,
+                timeout=timeout, allow_redirects=allow_redirects, proxies=proxies, hooks=hooks, stream=stream,
+                verify=verify, cert=cert, json=json,
+            )  # fmt: skip
+        settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
+        return self.send(prepared, timeout=timeout, allow_redirects=allow_redirects, **settings)
+
+    def _netrc_auth(self, url: str) -> Any:
+        split = urllib.parse.urlsplit(url)
+        key = ("netrc", split.scheme, split.netloc)
+        if key not in self._environment:
+            self._environment[key] = requests.utils.get_netrc_auth(url)
+        return self._environment[key]
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
