@@ -331,23 +331,41 @@ class TableTransfer:
                 counts[Count.PARTS_UPLOADED] += 1
 
     def write_page(self, page: FeedPage, shape: TableShape, part: PartBuilder, counts: Counter[str]) -> None:
-        lines: list[bytes] = []
-        encoding = self.options.encoding
+        lines: list[str] = []
+        rows: list[Mapping[str, Any]] = []  # the row of each line, for a line the encoding cannot write
         line, passes, payload = part.shaper.line, shape.passes, shape.payload
         for row in page.rows:
             try:
                 if not passes(row):
                     counts[Count.FILTERED_OUT] += 1
                     continue
-                lines.append(line(payload(row, full=True)).encode(encoding))
+                lines.append(line(payload(row, full=True)))
+                rows.append(row)
             except RecordError as exc:
                 self.reject(shape, row, exc.reason, counts)
+        data, exported = self.encoded(lines, rows, shape, counts)
+        part.write(data, exported)
+        counts[Count.READ] += len(page.rows) + len(page.deleted_ids)
+        counts[Count.EXPORTED] += exported
+        counts[Count.DELETES_IGNORED] += len(page.deleted_ids)  # a full read reports none
+
+    def encoded(
+        self, lines: list[str], rows: list[Mapping[str, Any]], shape: TableShape, counts: Counter[str]
+    ) -> tuple[bytes, int]:
+        """The page's lines in the file's encoding, and how many: encoded in one call, or line by line when one
+        cannot be written in it (that row is parked, as a row the shaping refuses)."""
+        encoding = self.options.encoding
+        try:
+            return "".join(lines).encode(encoding), len(lines)
+        except UnicodeEncodeError:
+            pass
+        kept: list[bytes] = []
+        for text, row in zip(lines, rows, strict=True):
+            try:
+                kept.append(text.encode(encoding))
             except UnicodeEncodeError:
                 self.reject(shape, row, f"a value cannot be written in {encoding}", counts)
-        part.write(lines)
-        counts[Count.READ] += len(page.rows) + len(page.deleted_ids)
-        counts[Count.EXPORTED] += len(lines)
-        counts[Count.DELETES_IGNORED] += len(page.deleted_ids)  # a full read reports none
+        return b"".join(kept), len(kept)
 
     def reject(self, shape: TableShape, row: Mapping[str, Any], reason: str, counts: Counter[str]) -> None:
         """A row that cannot go into the file: parked under ingress, which retries it through the API once the
@@ -551,10 +569,11 @@ class PartBuilder:
         self._thread.start()
         self._put(shaper.header().encode(options.encoding))
 
-    def write(self, lines: list[bytes]) -> None:
-        if lines:
-            self._put(b"".join(lines))
-            self.rows += len(lines)
+    def write(self, data: bytes, rows: int) -> None:
+        """`rows` lines, already encoded."""
+        if rows:
+            self._put(data)
+            self.rows += rows
 
     def commit(self) -> PartRecord:
         self._finish()

@@ -355,6 +355,8 @@ def test_bad_rows_are_dead_lettered_for_ingress(transfer_stack: Callable[..., Tr
     assert transfer.outcome == "completed", transfer.reason
     assert transfer.counts["dead_lettered"] == 1 and transfer.counts["exported"] == 200
     assert all(f.name.endswith(".csv") for f in ts.files())
+    exported = list(parsed_files(ts.files()))  # the rows around the refused one are in the file, whole
+    assert len(exported) == 200 and emoji not in {row["externalId"] for row in exported}
     [letter] = DeadLetterStore(ts.stack.svc.state.table("deadletters")).entries("ingress", "contacts")
     assert letter.record_id == emoji and "latin-1" in letter.reason and "🎉" not in letter.reason
     [increment] = ts.ingress()  # ingress retries it through the API

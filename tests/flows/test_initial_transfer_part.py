@@ -42,7 +42,7 @@ def test_lines_arrive_compressed_in_order_and_counted() -> None:
     writer = MemoryWriter()
     part = builder(writer)
     for n in range(50):
-        part.write([f"v{n};k{n}\n".encode()])
+        part.write(f"v{n};k{n}\n".encode(), 1)
     record = part.commit()
     text = gzip.decompress(writer.data).decode()
     assert text.splitlines() == ["a;externalId", *(f"v{n};k{n}" for n in range(50))]
@@ -54,7 +54,7 @@ def test_a_staging_failure_is_raised_in_the_flow_and_nothing_is_committed() -> N
     part = builder(writer)
     with pytest.raises(OSError, match="unreachable"):
         for _ in range(20):  # the failure surfaces at a later write or at the commit, never lost
-            part.write([b"x;y\n" * 1000])
+            part.write(b"x;y\n" * 1000, 1000)
         part.commit()
     assert not writer.committed
     part.abandon()  # and stopping it does not hang
@@ -63,6 +63,6 @@ def test_a_staging_failure_is_raised_in_the_flow_and_nothing_is_committed() -> N
 def test_an_abandoned_part_stops_its_thread_uncommitted() -> None:
     writer = MemoryWriter()
     part = builder(writer)
-    part.write([b"x;y\n"])
+    part.write(b"x;y\n", 1)
     part.abandon()
     assert not part._thread.is_alive() and not writer.committed
