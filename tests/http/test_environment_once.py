@@ -6,12 +6,12 @@ import base64
 import collections.abc
 import http.server
 import pathlib
-import threading
 
 import pytest
 import requests
 
 from shared.http.session import build_session
+from tests.http.loopback import serving
 
 
 @pytest.fixture
@@ -30,12 +30,8 @@ def proxy() -> collections.abc.Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", lines
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, lines
 
 
 def test_a_proxy_from_the_environment_is_used(proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,11 +92,8 @@ def recording_server() -> collections.abc.Iterator[tuple[str, list[str | None]]]
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, seen
 
 
 def test_netrc_credentials_are_still_sent_and_the_file_is_read_once_per_origin(

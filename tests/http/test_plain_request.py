@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 
 from shared.http.plain_request import prepare_plain
 from shared.http.session import build_session
+from tests.http.loopback import serving
 
 PATH_CHARS = "abcXYZ019._~!$&'()*+,;=:@/-"
 
@@ -144,11 +144,8 @@ def echo() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, seen
 
 
 def test_the_session_sends_a_plain_call_and_keeps_requests_behaviour_after_a_cookie(
