@@ -24,12 +24,16 @@ from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
-# Lower-case host, explicit path without dot segments, no percent escape (requote_uri would normalise those),
-# no fragment, no userinfo: for these, requests' prepare_url returns the URL unchanged.
+# Lower-case host, explicit path without dot segments, no fragment, no userinfo, percent escapes only in
+# upper-case hex and only for characters that must be escaped: for these, requests' prepare_url returns the URL
+# unchanged (urllib3 upper-cases escapes, requote_uri decodes those of unreserved characters). Table Storage
+# queries are such URLs: a $filter of 14 row keys, escaped, that requests would re-parse byte by byte.
 _PLAIN_URL = re.compile(
     r"https?://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[1-9][0-9]{0,4})?"
-    r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]+)?\Z"
+    r"/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-F]{2})*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-F]{2})+)?\Z"
 )
+_ESCAPE = re.compile(r"%([0-9A-F]{2})")
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _NO_BODY_METHODS = ("GET", "HEAD")
 
 
@@ -48,6 +52,8 @@ def prepare_plain(
         return None
     if "/." in url.partition("?")[0]:  # urllib3 removes dot segments from the path
         return None
+    if "%" in url and any(int(code, 16) in _UNRESERVED for code in _ESCAPE.findall(url)):
+        return None  # requote_uri would decode it
     if session.params or session.auth or netrc_auth or len(session.cookies) or _has_hooks(session.hooks):
         return None
     if data is not None and not isinstance(data, bytes):
