@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -53,6 +54,12 @@ SWEEP_CHUNK = 500
 CHUNK = 500  # records of a page written while the next chunk's index entries are read
 EDGE_CHUNK = 64  # a page's first and last chunks: writes start sooner, and less is learned after the last
 PAGES_AHEAD = 1  # the next page is read while one is written: no pause for Dataverse at a page boundary
+# Table Storage calls at once for what is read ahead of a chunk and learnt after it, once writing has begun,
+# per Campaign writer: a chunk needs about one Table call per four records (queries of 14 ids, transactions),
+# so a quarter of the writers' parallelism keeps ahead of them. More only bunches the connector's CPU into
+# bursts that hold up the Campaign calls' answers (bench ingress at parallelism 8: 2 Table calls at once gave
+# 0.79 of the bound, 8 gave 0.77). A page's first chunk is read with the full parallelism: the writers wait.
+STATE_CALLS_PER_WRITER = 0.25
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
 
@@ -294,6 +301,7 @@ class TableSync:
         self.resource = deps.campaign.resource(table.resource, root=PROFILE_AND_SERVICES_EXT)
         self.key = KeyFilter(table.lookup_filter, table.lookup_parameter)
         self.executor = RecordExecutor(FLOW, table.name, deps.dead_letters, ctx, max_parallel=deps.max_parallel)
+        self.state_parallel = max(2, math.ceil(deps.max_parallel * STATE_CALLS_PER_WRITER))
 
     # -- the three ways records arrive
 
@@ -314,7 +322,12 @@ class TableSync:
         # crash is found in Campaign by its key, as any record without an index entry is: never created twice).
         first_load = page.full_read and not page.seen_epoch and self.checkpoint.generation == 0
         batched = chunks(list(changes.items()), CHUNK, edge=EDGE_CHUNK)
-        ahead = prefetched(batched, self._not_synced if first_load else self._known)
+
+        def read_ahead(chunk: Sequence[tuple[str, Change]]) -> Known:
+            parallel = self.deps.max_parallel if chunk is batched[0] else self.state_parallel
+            return self._not_synced(chunk, parallel) if first_load else self._known(chunk, parallel)
+
+        ahead = prefetched(batched, read_ahead)
         with Background() as background, contextlib.closing(ahead):
             batches = (Batch(chunk, functools.partial(self._apply_known, known, full_read=page.full_read,
                                                       seen_epoch=page.seen_epoch), known.open_letters)
@@ -334,25 +347,24 @@ class TableSync:
         return self.apply(record_id, change, known.entries.get(record_id), full_read=full_read,
                           seen_epoch=seen_epoch, optout=known.optouts.get(record_id))  # fmt: skip
 
-    def _not_synced(self, chunk: Sequence[tuple[str, Change]]) -> Known:
-        letters = self._open_letters(chunk)
+    def _not_synced(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> Known:
+        letters = self._open_letters(chunk, parallel)
         if self.hook is None:
             return Known({}, {}, letters)
         return Known({}, self.hook.prepare([record_id for record_id, change in chunk if change is not None],
-                                           synced=()), letters)  # fmt: skip
+                                           synced=(), parallel=parallel), letters)  # fmt: skip
 
-    def _known(self, chunk: Sequence[tuple[str, Change]]) -> Known:
-        entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
-                                           parallel=self.deps.max_parallel)  # fmt: skip
-        letters = self._open_letters(chunk)
+    def _known(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> Known:
+        entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk], parallel=parallel)
+        letters = self._open_letters(chunk, parallel)
         if self.hook is None:
             return Known(entries, {}, letters)
         rows = [record_id for record_id, change in chunk if change is not None]
-        return Known(entries, self.hook.prepare(rows, synced=entries), letters)
+        return Known(entries, self.hook.prepare(rows, synced=entries, parallel=parallel), letters)
 
-    def _open_letters(self, chunk: Sequence[tuple[str, Change]]) -> set[str]:
+    def _open_letters(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> set[str]:
         return self.deps.dead_letters.open_among(FLOW, self.table.name, [record_id for record_id, _ in chunk],
-                                                 parallel=self.deps.max_parallel)  # fmt: skip
+                                                 parallel=parallel)  # fmt: skip
 
     def retry_dead_letters(self) -> None:
         """Failed records get another go with their current Dynamics state, up to the attempt limit."""
@@ -425,12 +437,14 @@ class TableSync:
         return Applied(Count.CREATED if written.created else Count.UPDATED, IndexChange(put=entry))
 
     def learn(self, done: list[Done[IndexChange]]) -> None:
-        self.deps.index.put_many(d.applied.effect.put for d in done if d.applied.effect and d.applied.effect.put)
+        self.deps.index.put_many((d.applied.effect.put for d in done if d.applied.effect and d.applied.effect.put),
+                                 parallel=self.state_parallel)  # fmt: skip
         for d in done:
             if d.applied.effect is not None and d.applied.effect.delete:
                 self.deps.index.delete(self.table.name, d.record_id)
         if self.hook is not None:
-            self.hook.learn([d.applied.effect.optout for d in done if d.applied.effect and d.applied.effect.optout])
+            self.hook.learn([d.applied.effect.optout for d in done if d.applied.effect and d.applied.effect.optout],
+                            parallel=self.state_parallel)  # fmt: skip
 
 
 def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: int) -> Applied[IndexChange]:

@@ -75,13 +75,15 @@ class IngressOptOuts:
         """Payload attributes (instance spelling) whose last written value the newest-applied record tracks."""
         return frozenset(p.campaign for p in self.active)
 
-    def prepare(self, contacts: Iterable[str], synced: Container[str]) -> dict[str, AppliedRecord]:
+    def prepare(self, contacts: Iterable[str], synced: Container[str], *, parallel: int | None = None
+                ) -> dict[str, AppliedRecord]:  # fmt: skip
         """The page's records. Contacts Campaign does not have yet (not `synced`) are not read: an opt-out alone
         never creates a profile, so they have none (if one is there after all, its save conflicts and the
         contact is reconciled on its own)."""
         ids = list(contacts)
         records = {contact: AppliedRecord(contact) for contact in ids if contact not in synced}
-        records.update(self.deps.applied.get_many([c for c in ids if c in synced], parallel=self.deps.max_parallel))
+        records.update(self.deps.applied.get_many([c for c in ids if c in synced],
+                                                  parallel=parallel or self.deps.max_parallel))  # fmt: skip
         return records
 
     def adjust(
@@ -141,14 +143,14 @@ class IngressOptOuts:
                 return True
         return False
 
-    def learn(self, pendings: list[Pending]) -> None:
+    def learn(self, pendings: list[Pending], *, parallel: int = 8) -> None:
         """Save the page's records in bulk; audit; reconcile the contacts whose record changed meanwhile."""
         if not pendings:
             return
         by_contact = {p.contact: p for p in pendings}
         to_dynamics = [p for p in pendings if any(d.verdict is Verdict.WRITE_DYNAMICS for d in p.decisions)]
         simple = [p for p in pendings if p not in to_dynamics and (p.changes or p.wrote)]
-        conflicts = set(self.deps.applied.save_many([(p.record, p.changes) for p in simple]))
+        conflicts = set(self.deps.applied.save_many([(p.record, p.changes) for p in simple], parallel=parallel))
         entries: list[AuditEntry] = []
         for p in simple:
             if p.contact not in conflicts:

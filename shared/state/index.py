@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,11 +33,12 @@ POINT_READS_UP_TO = 200  # fewer ids than this are read one by one: a point read
 
 def partition_of(table: str, record_id: str) -> str:
     """The partition of a record's entry: stable across processes (crc32, not Python's salted hash)."""
-    return safe_key(f"{table}~{zlib.crc32(record_id.encode()) % SHARDS:02d}")
+    return partitions(table)[zlib.crc32(record_id.encode()) % SHARDS]
 
 
-def partitions(table: str) -> list[str]:
-    return [safe_key(f"{table}~{shard:02d}") for shard in range(SHARDS)]
+@functools.lru_cache(maxsize=64)  # a few tables, asked several times per record: built once per table
+def partitions(table: str) -> tuple[str, ...]:
+    return tuple(safe_key(f"{table}~{shard:02d}") for shard in range(SHARDS))
 
 
 @dataclasses.dataclass

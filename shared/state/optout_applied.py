@@ -123,10 +123,14 @@ class AppliedStore:
         updated.etag = metadata["etag"]
         return updated
 
-    def save_many(self, items: Sequence[tuple[AppliedRecord, Mapping[str, AppliedState]]]) -> list[str]:
-        """Save many records in transactions of 100; returns the contacts whose record changed under us
-        (their whole transaction is then retried one by one, so only the real conflicts come back)."""
-        found = in_transactions(items, lambda item: partition_of(item[0].contact), self._save_chunk)
+    def save_many(
+        self, items: Sequence[tuple[AppliedRecord, Mapping[str, AppliedState]]], *, parallel: int = 8
+    ) -> list[str]:
+        """Save many records in transactions of 100 (`parallel` at once); returns the contacts whose record
+        changed under us (their whole transaction is then retried one by one, so only the real conflicts come
+        back)."""
+        found = in_transactions(items, lambda item: partition_of(item[0].contact), self._save_chunk,
+                                parallel=parallel)  # fmt: skip
         return [contact for conflicts in found for contact in conflicts]
 
     def _save_chunk(self, chunk: Sequence[tuple[AppliedRecord, Mapping[str, AppliedState]]]) -> list[str]:
