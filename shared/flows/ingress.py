@@ -58,7 +58,8 @@ PAGES_AHEAD = 1  # the next page is read while one is written: no pause for Data
 # per Campaign writer: a chunk needs about one Table call per four records (queries of 14 ids, transactions),
 # so a quarter of the writers' parallelism keeps ahead of them. More only bunches the connector's CPU into
 # bursts that hold up the Campaign calls' answers (bench ingress at parallelism 8: 2 Table calls at once gave
-# 0.79 of the bound, 8 gave 0.77). A page's first chunk is read with the full parallelism: the writers wait.
+# 0.79 of the bound, 8 gave 0.77). Where the writers wait for the Table calls they get the full parallelism:
+# a page's first chunk, the one read while the small first chunk is written, what is learnt after the last.
 STATE_CALLS_PER_WRITER = 0.25
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
@@ -302,6 +303,7 @@ class TableSync:
         self.key = KeyFilter(table.lookup_filter, table.lookup_parameter)
         self.executor = RecordExecutor(FLOW, table.name, deps.dead_letters, ctx, max_parallel=deps.max_parallel)
         self.state_parallel = max(2, math.ceil(deps.max_parallel * STATE_CALLS_PER_WRITER))
+        self._writing = False  # a page's chunks are being written: the Table calls behind them go slower
 
     # -- the three ways records arrive
 
@@ -323,8 +325,10 @@ class TableSync:
         first_load = page.full_read and not page.seen_epoch and self.checkpoint.generation == 0
         batched = chunks(list(changes.items()), CHUNK, edge=EDGE_CHUNK)
 
+        waited_for = {id(chunk) for chunk in batched[:2]}  # the first, and the one due when the small first is done
+
         def read_ahead(chunk: Sequence[tuple[str, Change]]) -> Known:
-            parallel = self.deps.max_parallel if chunk is batched[0] else self.state_parallel
+            parallel = self.deps.max_parallel if id(chunk) in waited_for else self.state_parallel
             return self._not_synced(chunk, parallel) if first_load else self._known(chunk, parallel)
 
         ahead = prefetched(batched, read_ahead)
@@ -332,8 +336,12 @@ class TableSync:
             batches = (Batch(chunk, functools.partial(self._apply_known, known, full_read=page.full_read,
                                                       seen_epoch=page.seen_epoch), known.open_letters)
                        for chunk, known in ahead)  # fmt: skip
-            counts = self.executor.run_batches(batches, learn=functools.partial(background.submit, self.learn),
-                                               isolate=isolate)  # fmt: skip
+            self._writing = True
+            try:
+                counts = self.executor.run_batches(batches, learn=functools.partial(background.submit, self.learn),
+                                                   isolate=isolate)  # fmt: skip
+            finally:
+                self._writing = False  # what is still to learn now holds up the page's commit
         # Counted once the page is through: a page that stops half way is read again next run.
         read: dict[str, int] = {Count.READ: len(page.rows) + len(page.deleted_ids)}
         if rejected:
@@ -437,14 +445,15 @@ class TableSync:
         return Applied(Count.CREATED if written.created else Count.UPDATED, IndexChange(put=entry))
 
     def learn(self, done: list[Done[IndexChange]]) -> None:
+        parallel = self.state_parallel if self._writing else self.deps.max_parallel
         self.deps.index.put_many((d.applied.effect.put for d in done if d.applied.effect and d.applied.effect.put),
-                                 parallel=self.state_parallel)  # fmt: skip
+                                 parallel=parallel)  # fmt: skip
         for d in done:
             if d.applied.effect is not None and d.applied.effect.delete:
                 self.deps.index.delete(self.table.name, d.record_id)
         if self.hook is not None:
             self.hook.learn([d.applied.effect.optout for d in done if d.applied.effect and d.applied.effect.optout],
-                            parallel=self.state_parallel)  # fmt: skip
+                            parallel=parallel)  # fmt: skip
 
 
 def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: int) -> Applied[IndexChange]:
