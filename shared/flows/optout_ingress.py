@@ -143,14 +143,15 @@ class IngressOptOuts:
                 return True
         return False
 
-    def learn(self, pendings: list[Pending], *, parallel: int = 8) -> None:
+    def learn(self, pendings: list[Pending], *, parallel: int | None = None) -> None:
         """Save the page's records in bulk; audit; reconcile the contacts whose record changed meanwhile."""
         if not pendings:
             return
         by_contact = {p.contact: p for p in pendings}
         to_dynamics = [p for p in pendings if any(d.verdict is Verdict.WRITE_DYNAMICS for d in p.decisions)]
         simple = [p for p in pendings if p not in to_dynamics and (p.changes or p.wrote)]
-        conflicts = set(self.deps.applied.save_many([(p.record, p.changes) for p in simple], parallel=parallel))
+        conflicts = set(self.deps.applied.save_many([(p.record, p.changes) for p in simple],
+                                                    parallel=parallel or self.deps.max_parallel))  # fmt: skip
         entries: list[AuditEntry] = []
         for p in simple:
             if p.contact not in conflicts:
