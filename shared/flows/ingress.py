@@ -59,7 +59,8 @@ PAGES_AHEAD = 1  # the next page is read while one is written: no pause for Data
 # so a quarter of the writers' parallelism keeps ahead of them. More only bunches the connector's CPU into
 # bursts that hold up the Campaign calls' answers (bench ingress at parallelism 8: 2 Table calls at once gave
 # 0.79 of the bound, 8 gave 0.77). Where the writers wait for the Table calls they get the full parallelism:
-# a page's first chunk, the one read while the small first chunk is written, what is learnt after the last.
+# a page's first chunk and the one read while the small first one is written; the learning of the chunks that
+# end in its last CHUNK records (the page's commit waits for it) and whatever is left once its writes are done.
 STATE_CALLS_PER_WRITER = 0.25
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
@@ -304,6 +305,7 @@ class TableSync:
         self.executor = RecordExecutor(FLOW, table.name, deps.dead_letters, ctx, max_parallel=deps.max_parallel)
         self.state_parallel = max(2, math.ceil(deps.max_parallel * STATE_CALLS_PER_WRITER))
         self._writing = False  # a page's chunks are being written: the Table calls behind them go slower
+        self._learnt_last: set[str] = set()  # the records of the page's chunks learnt as its writing ends
 
     # -- the three ways records arrive
 
@@ -326,6 +328,7 @@ class TableSync:
         batched = chunks(list(changes.items()), CHUNK, edge=EDGE_CHUNK)
 
         waited_for = {id(chunk) for chunk in batched[:2]}  # the first, and the one due when the small first is done
+        self._learnt_last = learnt_last(batched, CHUNK)
 
         def read_ahead(chunk: Sequence[tuple[str, Change]]) -> Known:
             parallel = self.deps.max_parallel if id(chunk) in waited_for else self.state_parallel
@@ -445,7 +448,8 @@ class TableSync:
         return Applied(Count.CREATED if written.created else Count.UPDATED, IndexChange(put=entry))
 
     def learn(self, done: list[Done[IndexChange]]) -> None:
-        parallel = self.state_parallel if self._writing else self.deps.max_parallel
+        behind_writers = self._writing and not (done and done[0].record_id in self._learnt_last)
+        parallel = self.state_parallel if behind_writers else self.deps.max_parallel
         self.deps.index.put_many((d.applied.effect.put for d in done if d.applied.effect and d.applied.effect.put),
                                  parallel=parallel)  # fmt: skip
         for d in done:
@@ -454,6 +458,18 @@ class TableSync:
         if self.hook is not None:
             self.hook.learn([d.applied.effect.optout for d in done if d.applied.effect and d.applied.effect.optout],
                             parallel=parallel)  # fmt: skip
+
+
+def learnt_last(batched: Sequence[Sequence[tuple[str, Change]]], tail: int) -> set[str]:
+    """The records of the chunks that end in the last `tail` records: their learning is what is left to do when
+    the writing ends."""
+    out: set[str] = set()
+    remaining = sum(len(chunk) for chunk in batched)
+    for chunk in batched:
+        remaining -= len(chunk)
+        if remaining < tail:
+            out.update(record_id for record_id, _ in chunk)
+    return out
 
 
 def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: int) -> Applied[IndexChange]:

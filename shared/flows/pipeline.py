@@ -60,11 +60,23 @@ def prefetched(items: Sequence[T], fetch: Callable[[T], R]) -> Generator[tuple[T
             yield item, result
 
 
+RAMP = 4  # the second chunk is at most this many times the first
+
+
 def chunks(items: Sequence[T], size: int, *, edge: int | None = None) -> list[Sequence[T]]:
     """`items` cut into chunks of `size`. With `edge`, the first and the last chunk are that small: work on the
     first starts as soon as its few entries are read, and what is learned from the last, the only state write
-    left when the work ends, is small."""
+    left when the work ends, is small. Each chunk is read ahead while the one before it is worked on, so none
+    is much larger than the one before: the second is at most RAMP times the first, the ones between the
+    second and the last are of about equal size (no small remainder before the last)."""
     if not edge or edge >= size or len(items) <= 2 * edge:
         return [items[start : start + size] for start in range(0, len(items), size)]
     middle = items[edge : len(items) - edge]
-    return [items[:edge], *chunks(middle, size), items[len(items) - edge :]]
+    second = min(size, RAMP * edge)
+    return [items[:edge], middle[:second], *_even(middle[second:], size), items[len(items) - edge :]]
+
+
+def _even(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """`items` in the fewest chunks of at most `size`, their sizes differing by one at most."""
+    count = -(-len(items) // size)
+    return [items[n * len(items) // count : (n + 1) * len(items) // count] for n in range(count)]
