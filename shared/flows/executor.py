@@ -71,11 +71,13 @@ def record_failure(error: BaseException) -> str | None:
 @dataclasses.dataclass(frozen=True)
 class Batch(Generic[T, E]):
     """Records applied with one function (a chunk, with what was read ahead for it). `open_letters`: the ids
-    among them with an open dead letter when the caller already knows them, else they are looked up."""
+    among them with an open dead letter when the caller already knows them, else they are looked up. `learn`:
+    what learns from this batch's records, when not the run's own `learn`."""
 
     records: Sequence[tuple[str, T]]
     apply: Callable[[str, T], Applied[E]]
     open_letters: Iterable[str] | None = None
+    learn: Callable[[list[Done[E]]], None] | None = None
 
 
 class _Progress(Generic[T, E]):
@@ -153,8 +155,8 @@ class RecordExecutor:
                 if progress.finished:
                     return
                 progress.finished = True
-                counts = self._finish(progress.done, progress.counts, progress.open_letters, learn, count,
-                                      succeeded_count)  # fmt: skip
+                counts = self._finish(progress.done, progress.counts, progress.open_letters,
+                                      progress.batch.learn or learn, count, succeeded_count)  # fmt: skip
                 total.update(counts)
                 progress.done = []
 

@@ -58,9 +58,8 @@ PAGES_AHEAD = 1  # the next page is read while one is written: no pause for Data
 # per Campaign writer: a chunk needs about one Table call per four records (queries of 14 ids, transactions),
 # so a quarter of the writers' parallelism keeps ahead of them. More only bunches the connector's CPU into
 # bursts that hold up the Campaign calls' answers (bench ingress at parallelism 8: 2 Table calls at once gave
-# 0.79 of the bound, 8 gave 0.77). Where the writers wait for the Table calls they get the full parallelism:
-# a page's first chunk and the one read while the small first one is written; the learning of the chunks that
-# end in its last CHUNK records (the page's commit waits for it) and whatever is left once its writes are done.
+# 0.79 of the bound, 8 gave 0.77). Where the writers wait for the Table calls they get the full parallelism
+# (see `pacing`), and so does whatever is still to learn once a page's writes are done.
 STATE_CALLS_PER_WRITER = 0.25
 ISOLATE_AFTER_RUNS = 3  # a page failing this many runs in a row is retried record by record
 
@@ -305,7 +304,6 @@ class TableSync:
         self.executor = RecordExecutor(FLOW, table.name, deps.dead_letters, ctx, max_parallel=deps.max_parallel)
         self.state_parallel = max(2, math.ceil(deps.max_parallel * STATE_CALLS_PER_WRITER))
         self._writing = False  # a page's chunks are being written: the Table calls behind them go slower
-        self._learnt_last: set[str] = set()  # the records of the page's chunks learnt as its writing ends
 
     # -- the three ways records arrive
 
@@ -326,23 +324,21 @@ class TableSync:
         # crash is found in Campaign by its key, as any record without an index entry is: never created twice).
         first_load = page.full_read and not page.seen_epoch and self.checkpoint.generation == 0
         batched = chunks(list(changes.items()), CHUNK, edge=EDGE_CHUNK)
-
-        waited_for = {id(chunk) for chunk in batched[:2]}  # the first, and the one due when the small first is done
-        self._learnt_last = learnt_last(batched, CHUNK)
-
-        def read_ahead(chunk: Sequence[tuple[str, Change]]) -> Known:
-            parallel = self.deps.max_parallel if id(chunk) in waited_for else self.state_parallel
-            return self._not_synced(chunk, parallel) if first_load else self._known(chunk, parallel)
-
-        ahead = prefetched(batched, read_ahead)
+        paces = pacing([len(chunk) for chunk in batched], full=self.deps.max_parallel, behind=self.state_parallel,
+                       tail=CHUNK)  # fmt: skip
+        read_ahead = self._not_synced if first_load else self._known
+        ahead = prefetched(list(zip(batched, paces, strict=True)), lambda item: read_ahead(item[0], item[1].read))
         with Background() as background, contextlib.closing(ahead):
+
+            def learner(pace: Pace) -> Callable[[list[Done[IndexChange]]], None]:
+                return functools.partial(background.submit, functools.partial(self.learn, parallel=pace.learn))
+
             batches = (Batch(chunk, functools.partial(self._apply_known, known, full_read=page.full_read,
-                                                      seen_epoch=page.seen_epoch), known.open_letters)
-                       for chunk, known in ahead)  # fmt: skip
+                                                      seen_epoch=page.seen_epoch), known.open_letters, learner(pace))
+                       for (chunk, pace), known in ahead)  # fmt: skip
             self._writing = True
             try:
-                counts = self.executor.run_batches(batches, learn=functools.partial(background.submit, self.learn),
-                                                   isolate=isolate)  # fmt: skip
+                counts = self.executor.run_batches(batches, isolate=isolate)
             finally:
                 self._writing = False  # what is still to learn now holds up the page's commit
         # Counted once the page is through: a page that stops half way is read again next run.
@@ -447,9 +443,10 @@ class TableSync:
                            hash_updates=decision.hash_updates, generation=self.checkpoint.generation)  # fmt: skip
         return Applied(Count.CREATED if written.created else Count.UPDATED, IndexChange(put=entry))
 
-    def learn(self, done: list[Done[IndexChange]]) -> None:
-        behind_writers = self._writing and not (done and done[0].record_id in self._learnt_last)
-        parallel = self.state_parallel if behind_writers else self.deps.max_parallel
+    def learn(self, done: list[Done[IndexChange]], *, parallel: int | None = None) -> None:
+        """What the index and the opt-out records learn from finished records; `parallel` applies while the
+        page's writes go on (the full parallelism otherwise)."""
+        parallel = parallel if parallel is not None and self._writing else self.deps.max_parallel
         self.deps.index.put_many((d.applied.effect.put for d in done if d.applied.effect and d.applied.effect.put),
                                  parallel=parallel)  # fmt: skip
         for d in done:
@@ -460,16 +457,22 @@ class TableSync:
                             parallel=parallel)  # fmt: skip
 
 
-def learnt_last(batched: Sequence[Sequence[tuple[str, Change]]], tail: int) -> set[str]:
-    """The records of the chunks that end in the last `tail` records: their learning is what is left to do when
-    the writing ends."""
-    out: set[str] = set()
-    remaining = sum(len(chunk) for chunk in batched)
-    for chunk in batched:
-        remaining -= len(chunk)
-        if remaining < tail:
-            out.update(record_id for record_id, _ in chunk)
-    return out
+class Pace(NamedTuple):
+    read: int  # Table calls at once for what is read ahead of a chunk
+    learn: int  # and for what is learnt from it while the page's writes go on
+
+
+def pacing(sizes: Sequence[int], *, full: int, behind: int, tail: int) -> list[Pace]:
+    """Per chunk of a page (their sizes in order): `full` where the writers wait for the Table calls, `behind`
+    where the calls only have to keep ahead of them. The writers wait for the first chunk's read, and for the
+    second's (read while the small first one is written); the page's commit waits for the learning of the
+    chunks that end in its last `tail` records."""
+    paces = []
+    remaining = sum(sizes)
+    for position, size in enumerate(sizes):
+        remaining -= size
+        paces.append(Pace(full if position < 2 else behind, full if remaining < tail else behind))
+    return paces
 
 
 def mark_seen(applied: Applied[IndexChange], known: IndexEntry | None, epoch: int) -> Applied[IndexChange]:

@@ -222,6 +222,19 @@ def test_each_batch_is_learned_on_its_own_once_its_last_record_is_back() -> None
     assert counts == {"created": 30} and table.calls == []  # open letters known: no probe
 
 
+def test_a_batch_with_its_own_learn_is_learned_by_it_and_the_others_by_the_run() -> None:
+    ctx = context()
+    run, _, _ = executor(ctx, parallel=2)
+    by_run: list[str] = []
+    by_batch: list[str] = []
+    batches = [Batch(RECORDS[:5], lambda record_id, n: Applied("created"), ()),
+               Batch(RECORDS[5:8], lambda record_id, n: Applied("created"), (),
+                     learn=lambda done: by_batch.extend(d.record_id for d in done))]  # fmt: skip
+    run.run_batches(batches, learn=lambda done: by_run.extend(d.record_id for d in done))
+    assert sorted(by_run) == ["id000", "id001", "id002", "id003", "id004"]
+    assert sorted(by_batch) == ["id005", "id006", "id007"]
+
+
 def test_an_error_in_a_later_batch_keeps_what_finished_of_every_batch_and_starts_no_further_batch() -> None:
     ctx = context()
     run, _, _ = executor(ctx, parallel=1)
