@@ -60,20 +60,24 @@ def prefetched(items: Sequence[T], fetch: Callable[[T], R]) -> Generator[tuple[T
             yield item, result
 
 
-RAMP = 4  # the second chunk is at most this many times the first
+RAMP = 4  # next to each other, two chunks differ in size by at most about this factor
 
 
 def chunks(items: Sequence[T], size: int, *, edge: int | None = None) -> list[Sequence[T]]:
-    """`items` cut into chunks of `size`. With `edge`, the first and the last chunk are that small: work on the
-    first starts as soon as its few entries are read, and what is learned from the last, the only state write
-    left when the work ends, is small. Each chunk is read ahead while the one before it is worked on, so none
-    is much larger than the one before: the second is at most RAMP times the first, the ones between the
-    second and the last are of about equal size (no small remainder before the last)."""
+    """`items` cut into chunks of `size`. With `edge`, the chunks ramp up from that size at the start and down
+    to it at the end. Each chunk is read ahead while the one before it is worked on, so it is at most RAMP
+    times that one: the second chunk is at most RAMP x `edge`, the ones after it of about equal size. What is
+    learned from a chunk is written while the next one is worked on, so the last chunks shrink the same way:
+    what is left to learn when the work ends is the last, small chunk, not a large one that finished late."""
     if not edge or edge >= size or len(items) <= 2 * edge:
         return [items[start : start + size] for start in range(0, len(items), size)]
-    middle = items[edge : len(items) - edge]
-    second = min(size, RAMP * edge)
-    return [items[:edge], middle[:second], *_even(middle[second:], size), items[len(items) - edge :]]
+    inner = items[edge : len(items) - edge]
+    ramp = min(size, RAMP * edge)
+    if len(inner) < 3 * ramp:  # too few for both ramps and a middle: at most `ramp` each
+        middle = _even(inner, ramp)
+    else:
+        middle = [inner[:ramp], *_even(inner[ramp : len(inner) - ramp], size), inner[len(inner) - ramp :]]
+    return [items[:edge], *middle, items[len(items) - edge :]]
 
 
 def _even(items: Sequence[T], size: int) -> list[Sequence[T]]:
