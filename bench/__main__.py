@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -16,7 +17,7 @@ import traceback
 
 from bench.context import Context
 from bench.figures import Figure, exit_code, render
-from bench.machine import describe
+from bench.machine import cpu_times, describe, steal_share
 from bench.registry import BENCHMARKS, select
 
 
@@ -37,21 +38,28 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(quick=args.quick)
     figures: list[Figure] = []
     started = time.monotonic()
+    run_start = cpu_times()
     try:
         for benchmark in chosen:
             ctx.log(f"{benchmark.name}: {benchmark.summary}")
+            before = cpu_times()
             try:
-                figures.extend(benchmark.load()(ctx))
+                measured = benchmark.load()(ctx)
             except Exception as exc:  # one broken benchmark must not hide the others' figures
                 traceback.print_exc()
-                figures.append(Figure(benchmark.name, "(benchmark)", None, "", blocked=f"{type(exc).__name__}: {exc}"))
+                measured = [Figure(benchmark.name, "(benchmark)", None, "", blocked=f"{type(exc).__name__}: {exc}")]
+            steal = steal_share(before, cpu_times())
+            figures.extend(dataclasses.replace(figure, steal=steal) for figure in measured)
     finally:
         ctx.close()
     elapsed = time.monotonic() - started
     variant = "quick" if args.quick else "full"
-    print(render(figures, f"{machine.line()}; {variant} run, {elapsed:.0f} s"))
+    run_steal = steal_share(run_start, cpu_times())
+    stolen = f", hypervisor steal {run_steal:.0%}" if run_steal is not None else ""
+    print(render(figures, f"{machine.line()}; {variant} run, {elapsed:.0f} s{stolen}"))
     if args.json:
         payload = {"machine": machine.as_json(), "variant": variant, "seconds": round(elapsed, 1),
+                   "steal": None if run_steal is None else round(run_steal, 4),
                    "figures": [f.as_json() for f in figures]}  # fmt: skip
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(payload, out, indent=2, ensure_ascii=False)

@@ -15,6 +15,7 @@ from typing import Any
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 _SHOWN = {">=": "≥", "<=": "≤"}
+STEAL_SHOWN = 0.01  # below this the hypervisor's share is not worth a word in the table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Figure:
     target: Target | None = None  # on the ratio when there is a reference, else on the value
     blocked: str = ""  # why it could not be measured (then value is None)
     note: str = ""
+    steal: float | None = None  # the hypervisor's share of the CPU while its benchmark ran (bench.machine)
 
     @property
     def ratio(self) -> float | None:
@@ -104,6 +106,7 @@ class Figure:
             "status": self.status,
             "blocked": self.blocked or None,
             "note": self.note or None,
+            "steal": None if self.steal is None else round(self.steal, 4),
         }
 
 
@@ -124,8 +127,11 @@ def render(figures: Sequence[Figure], machine: str) -> str:
             reference = f.reference_label or "—"
         ratio = f"{f.ratio:.2f}" if f.ratio is not None else "—"
         result = f.status if not f.blocked else f"blocked: {f.blocked}"
-        if f.note:
-            result += f" ({f.note})"
+        notes = [f.note] if f.note else []
+        if f.steal is not None and f.steal >= STEAL_SHOWN and f.reference is not None:  # counts do not depend on it
+            notes.append(f"steal {f.steal:.0%}")
+        if notes:
+            result += f" ({'; '.join(notes)})"
         rows.append((f.benchmark, f.name, value, reference, ratio, str(f.target) if f.target else "—", result))
     lines = ["| " + " | ".join(cells) + " |" for cells in rows]
     return f"{machine}\n\n" + "\n".join(lines)

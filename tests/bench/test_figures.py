@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from bench.figures import Figure, Target, at_least, at_most, exit_code, quick_floor, render
+from bench.machine import CpuTimes, cpu_times, steal_share
 from bench.registry import BENCHMARKS, select
 
 
@@ -87,6 +89,7 @@ def test_json_form() -> None:
         "status": "pass",
         "blocked": None,
         "note": None,
+        "steal": None,
     }
 
 
@@ -111,3 +114,24 @@ def test_a_quick_floor_judges_quick_runs_and_names_the_full_target() -> None:
     assert figure(0.4, 1.0, quick).status == "FAIL"  # a regression below the floor fails the quick run too
     with pytest.raises(ValueError):
         quick_floor(full, at_most(2.0), quick=True)
+
+
+def test_a_figure_measured_under_steal_says_so() -> None:
+    stolen = dataclasses.replace(figure(30_512.4, 40_000.0, at_least(0.6)), note="45.8 s", steal=0.123)
+    barely = dataclasses.replace(figure(30_512.4, 40_000.0, at_least(0.6)), steal=0.004)
+    count = Figure("ingress", "calls", 1.0, "calls", target=at_most(1.0), steal=0.123)
+    lines = render([stolen, barely, count], "Machine").splitlines()
+    assert lines[4].endswith("| pass (45.8 s; steal 12%) |")
+    assert lines[5].endswith("| pass |")  # under 1 %: not worth a word
+    assert lines[6].endswith("| pass |")  # a count does not move with the machine's speed
+    assert stolen.as_json()["steal"] == 0.123
+
+
+def test_steal_share_from_proc_stat() -> None:
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user already)
+    before = cpu_times("cpu  100 0 50 800 10 0 5 35 7 0\ncpu0 50 0 25 400 5 0 2 18 3 0\n")
+    after = cpu_times("intr 1 2\ncpu  200 0 70 1500 10 0 5 215 9 0\n")
+    assert before == CpuTimes(total=1000, steal=35) and after == CpuTimes(total=2000, steal=215)
+    assert steal_share(before, after) == 0.18
+    assert steal_share(after, before) is None and steal_share(None, after) is None
+    assert cpu_times("cpu0 1 2 3\n") is None and cpu_times("cpu 1 2 3\n") is None  # no aggregate line, too short
