@@ -6,12 +6,11 @@ import functools
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from shared.http.session import build_session
+from shared.http.session import OriginPoolAdapter, build_session
 
 
-class _PinnedVerifyAdapter(HTTPAdapter):
+class _PinnedVerifyAdapter(OriginPoolAdapter):
     """Uses the given CA bundle whatever the environment says.
 
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify`; a client told to

@@ -9,9 +9,8 @@ from azure.core.exceptions import ResourceExistsError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
-from requests.adapters import HTTPAdapter
 
-from shared.http.session import EnvironmentOnceSession
+from shared.http.session import EnvironmentOnceSession, OriginPoolAdapter
 
 TABLE_NAMES = ("checkpoints", "leases", "index", "deadletters", "runs", "optoutapplied", "optoutaudit")
 POOL_SIZE = 32  # flows read and write the index from many threads; urllib3's default pool keeps only 10
@@ -21,7 +20,7 @@ def _transport() -> RequestsTransport:
     # The environment (proxies, CA bundle) read once per origin, as the HTTP clients do: requests would walk
     # os.environ on every index read and write.
     session = EnvironmentOnceSession()
-    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
+    adapter = OriginPoolAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return RequestsTransport(session=session, session_owner=False)
