@@ -11,6 +11,7 @@ entry into a PATCH instead of a duplicate.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -327,7 +328,7 @@ class TableSync:
         paces = pacing([len(chunk) for chunk in batched], full=self.deps.max_parallel, behind=self.state_parallel,
                        tail=CHUNK)  # fmt: skip
         read_ahead = self._not_synced if first_load else self._known
-        ahead = prefetched(list(zip(batched, paces, strict=True)), lambda item: read_ahead(item[0], item[1].read))
+        ahead = prefetched(list(zip(batched, paces, strict=True)), lambda item: read_ahead(item[0], item[1]))
         with Background() as background, contextlib.closing(ahead):
 
             def learner(pace: Pace) -> Callable[[list[Done[IndexChange]]], None]:
@@ -354,20 +355,36 @@ class TableSync:
         return self.apply(record_id, change, known.entries.get(record_id), full_read=full_read,
                           seen_epoch=seen_epoch, optout=known.optouts.get(record_id))  # fmt: skip
 
-    def _not_synced(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> Known:
-        letters = self._open_letters(chunk, parallel)
+    def _not_synced(self, chunk: Sequence[tuple[str, Change]], pace: Pace) -> Known:
+        letters = self._open_letters(chunk, pace.read)
         if self.hook is None:
             return Known({}, {}, letters)
         return Known({}, self.hook.prepare([record_id for record_id, change in chunk if change is not None],
-                                           synced=(), parallel=parallel), letters)  # fmt: skip
+                                           synced=(), parallel=pace.read), letters)  # fmt: skip
 
-    def _known(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> Known:
-        entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk], parallel=parallel)
-        letters = self._open_letters(chunk, parallel)
+    def _known(self, chunk: Sequence[tuple[str, Change]], pace: Pace) -> Known:
+        if pace.at_once:
+            return self._known_at_once(chunk, pace.read)
+        entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk], parallel=pace.read)
+        letters = self._open_letters(chunk, pace.read)
         if self.hook is None:
             return Known(entries, {}, letters)
         rows = [record_id for record_id, change in chunk if change is not None]
-        return Known(entries, self.hook.prepare(rows, synced=entries, parallel=parallel), letters)
+        return Known(entries, self.hook.prepare(rows, synced=entries, parallel=pace.read), letters)
+
+    def _known_at_once(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> Known:
+        """_known for a read nothing is written before: the dead letters and the opt-out records are read
+        alongside the index, not after it (the opt-outs of every row, those of unsynced rows then dropped: a few
+        queries more for new rows, none of the wait)."""
+        rows = [record_id for record_id, change in chunk if change is not None]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="first-read") as pool:
+            letters = pool.submit(self._open_letters, chunk, parallel)
+            optouts = pool.submit(self.hook.read, rows, parallel=parallel) if self.hook is not None else None
+            entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
+                                               parallel=parallel)  # fmt: skip
+            if self.hook is None or optouts is None:
+                return Known(entries, {}, letters.result())
+            return Known(entries, self.hook.prepare(rows, synced=entries, read=optouts.result()), letters.result())
 
     def _open_letters(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> set[str]:
         return self.deps.dead_letters.open_among(FLOW, self.table.name, [record_id for record_id, _ in chunk],
@@ -460,18 +477,19 @@ class TableSync:
 class Pace(NamedTuple):
     read: int  # Table calls at once for what is read ahead of a chunk
     learn: int  # and for what is learnt from it while the page's writes go on
+    at_once: bool = False  # the writers wait for the whole read: its parts go at once, not one after the other
 
 
 def pacing(sizes: Sequence[int], *, full: int, behind: int, tail: int) -> list[Pace]:
     """Per chunk of a page (their sizes in order): `full` where the writers wait for the Table calls, `behind`
-    where the calls only have to keep ahead of them. The writers wait for the first chunk's read, and for the
-    second's (read while the small first one is written); the page's commit waits for the learning of the
-    chunks that end in its last `tail` records."""
+    where the calls only have to keep ahead of them. The writers wait for the first chunk's read (all of it:
+    nothing is written before it), and for the second's (read while the small first one is written); the
+    page's commit waits for the learning of the chunks that end in its last `tail` records."""
     paces = []
     remaining = sum(sizes)
     for position, size in enumerate(sizes):
         remaining -= size
-        paces.append(Pace(full if position < 2 else behind, full if remaining < tail else behind))
+        paces.append(Pace(full if position < 2 else behind, full if remaining < tail else behind, position == 0))
     return paces
 
 

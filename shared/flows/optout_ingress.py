@@ -75,16 +75,23 @@ class IngressOptOuts:
         """Payload attributes (instance spelling) whose last written value the newest-applied record tracks."""
         return frozenset(p.campaign for p in self.active)
 
-    def prepare(self, contacts: Iterable[str], synced: Container[str], *, parallel: int | None = None
-                ) -> dict[str, AppliedRecord]:  # fmt: skip
+    def prepare(self, contacts: Iterable[str], synced: Container[str], *, parallel: int | None = None,
+                read: Mapping[str, AppliedRecord] | None = None) -> dict[str, AppliedRecord]:  # fmt: skip
         """The page's records. Contacts Campaign does not have yet (not `synced`) are not read: an opt-out alone
         never creates a profile, so they have none (if one is there after all, its save conflicts and the
-        contact is reconciled on its own)."""
+        contact is reconciled on its own). `read`: what `read` returned for all of them, before it was known
+        which are synced."""
         ids = list(contacts)
         records = {contact: AppliedRecord(contact) for contact in ids if contact not in synced}
-        records.update(self.deps.applied.get_many([c for c in ids if c in synced],
-                                                  parallel=parallel or self.deps.max_parallel))  # fmt: skip
+        wanted = [contact for contact in ids if contact in synced]
+        if read is None:
+            read = self.read(wanted, parallel=parallel)
+        records.update({contact: read[contact] for contact in wanted})
         return records
+
+    def read(self, contacts: Iterable[str], *, parallel: int | None = None) -> dict[str, AppliedRecord]:
+        """The stored records of these contacts (an empty record for a contact without one)."""
+        return self.deps.applied.get_many(contacts, parallel=parallel or self.deps.max_parallel)
 
     def adjust(
         self, contact: str, row: Mapping[str, Any], decision: IngressDecision, known: Known | None,

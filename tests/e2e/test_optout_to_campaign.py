@@ -4,6 +4,7 @@ and never writes the same change again; duplicates, replays and reordering conve
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 import requests
@@ -163,3 +164,36 @@ def test_disabled_mode_queues_nothing_and_runs_nothing(optout_stack_factory: Cal
     assert stack.pump.run_once() == 0
     assert stack.run() == []  # no scope in this mode
     assert stack.history(contact) == []
+
+
+def test_a_page_of_many_chunks_carries_every_opt_out_its_first_read_and_its_later_reads_alike(
+    optout_stack_factory: Callable[..., OptOutStack],
+) -> None:
+    # Over 128 changes make a page of several chunks: the first one's index and opt-out records are read at
+    # once, the later ones' opt-outs after their index (shared/flows/ingress.py, _known).
+    stack = optout_stack_factory("toCampaign")
+    stack.dv.seed_contacts(300)
+    stack.ingress()
+    stack.register_webhook()
+    stack.dv.pause_webhooks()  # lost deliveries: ingress is the one that carries the changes
+    contacts = [row["contactid"] for row in stack.dv.rows("contacts")]
+    wanted = {}
+    for number, contact in enumerate(contacts[:260]):
+        wanted[contact] = not stack.profile(contact)["denyListEmail"]
+        stack.dv.update("contacts", contact, {"donotbulkemail": wanted[contact], "lastname": f"Changed{number}"})
+    # A contact new in Campaign whose opt-out the webhook recorded before ingress created its profile.
+    stack.dv.resume_webhooks()
+    new = stack.dv.create("contacts", {"firstname": "New", "lastname": "Person", "donotbulkemail": True})
+    stack.deliver()
+    wanted[new] = True
+
+    stack.acs.clear_requests()
+    summary = stack.ingress()
+    assert summary.counts.get(Count.UPDATED) == 260 and summary.counts.get(Count.CREATED) == 1, summary.counts
+    # Every changed contact's index entry was read (one PATCH each, no lookup); the new one is looked up, created.
+    methods = collections.Counter(r["method"] for r in stack.acs.requests() if "/profileAndServices" in r["path"])
+    assert methods == {"PATCH": 260, "GET": 1, "POST": 1}
+    assert {contact: stack.profile(contact)["denyListEmail"] for contact in wanted} == wanted
+    stack.acs.clear_requests()
+    stack.ingress()
+    assert stack.acs.requests(method="PATCH") == [] and stack.acs.requests(method="POST") == []
