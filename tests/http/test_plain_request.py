@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from shared.http.plain_request import prepare_plain
 from shared.http.session import build_session
-from tests.http.loopback import serving
+from tests.http.loopback import reply, serving
 
 PATH_CHARS = "abcXYZ019._~!$&'()*+,;=:@/-"
 # Escapes requests keeps (upper-case, of characters that must be escaped) and ones it rewrites: lower-case hex,
@@ -152,12 +152,7 @@ def echo() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def do_PATCH(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Set-Cookie", "visit=1; Path=/")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            reply(self, Set_Cookie="visit=1; Path=/")
 
         def log_message(self, *args: object) -> None:
             pass

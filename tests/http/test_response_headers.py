@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from shared.http import response_headers
 from shared.http.response_headers import QuickHeadersResponse, parse_headers
 from shared.http.session import OriginPoolAdapter, build_session
-from tests.http.loopback import serving
+from tests.http.loopback import reply, serving
 
 
 def summary(message: Any) -> tuple[Any, ...]:
@@ -123,11 +123,7 @@ def server() -> Any:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            reply(self)
 
         def log_message(self, *args: object) -> None:
             pass
