@@ -376,15 +376,15 @@ class TableSync:
         """_known for a read nothing is written before: the dead letters and the opt-out records are read
         alongside the index, not after it (the opt-outs of every row, those of unsynced rows then dropped: a few
         queries more for new rows, none of the wait)."""
+        hook = self.hook
         rows = [record_id for record_id, change in chunk if change is not None]
         with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="first-read") as pool:
             letters = pool.submit(self._open_letters, chunk, parallel)
-            optouts = pool.submit(self.hook.read, rows, parallel=parallel) if self.hook is not None else None
+            optouts = pool.submit(hook.read, rows, parallel=parallel) if hook is not None else None
             entries = self.deps.index.get_many(self.table.name, [record_id for record_id, _ in chunk],
                                                parallel=parallel)  # fmt: skip
-            if self.hook is None or optouts is None:
-                return Known(entries, {}, letters.result())
-            return Known(entries, self.hook.prepare(rows, synced=entries, read=optouts.result()), letters.result())
+            prepared = hook.prepare(rows, synced=entries, read=optouts.result()) if hook and optouts else {}
+            return Known(entries, prepared, letters.result())
 
     def _open_letters(self, chunk: Sequence[tuple[str, Change]], parallel: int) -> set[str]:
         return self.deps.dead_letters.open_among(FLOW, self.table.name, [record_id for record_id, _ in chunk],
