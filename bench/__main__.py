@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 
+from bench import cores
 from bench.context import Context
 from bench.figures import Figure, exit_code, render
 from bench.machine import cpu_times, describe, steal_share
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     logging.getLogger("sync").setLevel(logging.ERROR)  # retries under a budget are expected here, not news
     machine = describe()
+    cores.claim()  # the connector on a core of its own, each service placed on the others as it starts
     ctx = Context(quick=args.quick)
     figures: list[Figure] = []
     started = time.monotonic()
@@ -56,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     variant = "quick" if args.quick else "full"
     run_steal = steal_share(run_start, cpu_times())
     stolen = f", hypervisor steal {run_steal:.0%}" if run_steal is not None else ""
-    print(render(figures, f"{machine.line()}; {variant} run, {elapsed:.0f} s{stolen}"))
+    print(render(figures, f"{machine.line()}, {cores.describe()}; {variant} run, {elapsed:.0f} s{stolen}"))
     if args.json:
-        payload = {"machine": machine.as_json(), "variant": variant, "seconds": round(elapsed, 1),
-                   "steal": None if run_steal is None else round(run_steal, 4),
+        payload = {"machine": machine.as_json(), "cores": cores.describe(), "variant": variant,
+                   "seconds": round(elapsed, 1), "steal": None if run_steal is None else round(run_steal, 4),
                    "figures": [f.as_json() for f in figures]}  # fmt: skip
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(payload, out, indent=2, ensure_ascii=False)

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import cores
 from bench.context import Context
 from bench.figures import Figure, at_least, at_most, quick_floor, render
 from bench.services import Service
@@ -52,6 +53,9 @@ def run(ctx: Context) -> list[Figure]:
 def measure(events: int, *, baseline_sample: int, log: Any = print, quick: bool = False) -> list[Figure]:
     profiles = math.ceil(events / EVENTS_PER_PROFILE)
     with tempfile.TemporaryDirectory(prefix="bench-egress-") as work, SshdServer() as sshd, Azurite.start() as azurite:
+        for service in (sshd.pid, azurite.process.pid):
+            if service is not None:
+                cores.place(service)
         root = sshd.root / "egress"
         root.mkdir()
         log(f"egress: starting the sandboxes ({profiles:,} contacts), {LATENCY_MS} ms per Dynamics request")
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=int, default=None, help="events in the baseline's sample")
     parser.add_argument("--quick", action="store_true", help="the reduced variant")
     args = parser.parse_args(argv)
+    cores.claim()
     events = args.events or (10_000 if args.quick else 100_000)
     sample = args.baseline or (400 if args.quick else 2000)
     figures = measure(events, baseline_sample=sample, quick=args.quick,

@@ -20,6 +20,7 @@ import urllib.parse
 import uuid
 from typing import Any
 
+from bench import cores
 from bench.context import Context
 from bench.figures import Figure, at_least, at_most, quick_floor
 from bench.services import Service
@@ -41,6 +42,7 @@ def run(ctx: Context) -> list[Figure]:
     dataverse = ctx.dataverse(changes)
     campaign = ctx.campaign()
     with Azurite.start() as azurite:
+        cores.place(azurite.process.pid)
         svc = connector(dataverse, campaign, azurite.connection_string)
         ctx.log(f"ingress: initial load of {changes:,} contacts")
         [first] = INGRESS.run(svc, ["contacts"])

@@ -35,7 +35,7 @@ from typing import Any
 
 import requests
 
-from bench import machine
+from bench import cores, machine
 from bench.figures import Figure, at_most, quick_floor
 from sandbox.azurite import Azurite
 from sandbox.sshd import SshdServer
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 and 100,000 rows")
     parser.add_argument("--profile", type=pathlib.Path, help="cProfile output of the larger transfer")
     args = parser.parse_args(argv)
+    described = machine.describe()
+    cores.claim()
     sizes = QUICK_SIZES if args.quick else (args.small, args.rows)
     small, large = measure_sizes(sizes, args.profile)
     growth = large["peak_rss_mb"] / small["peak_rss_mb"]
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
          _verdict(growth <= TARGET_RSS_GROWTH)),
     ]  # fmt: skip
     width = max(len(row[0]) for row in table)
-    print(f"\ninitial transfer. {machine.describe().line()}")
+    print(f"\ninitial transfer. {described.line()}, {cores.describe()}")
     for name, value, target, verdict in table:
         print(f"  {name:<{width}}  {value:>18}  {target:<22} {verdict}")
     ok = large["ratio"] <= TARGET_RATIO and large["peak_rss_mb"] <= TARGET_RSS_MB and growth <= TARGET_RSS_GROWTH
@@ -106,6 +108,9 @@ def run(ctx: Any) -> list[Figure]:
 def measure_sizes(sizes: tuple[int, int], profile: pathlib.Path | None) -> tuple[dict, dict]:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp, Azurite.start() as azurite, SshdServer() as sshd:
+        for service in (azurite.process.pid, sshd.pid):
+            if service is not None:
+                cores.place(service)
         for rows in sizes:
             results.append(measure(rows, pathlib.Path(tmp), azurite, sshd, profile if rows == sizes[-1] else None))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
@@ -206,6 +211,7 @@ def _process(module: str, *args: str) -> Iterator[dict[str, Any]]:
         line = process.stdout.readline()
         if not line:
             raise RuntimeError(f"{module} did not start")
+        cores.place(process.pid)
         yield json.loads(line)
     finally:
         process.terminate()

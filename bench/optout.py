@@ -31,6 +31,7 @@ import requests
 
 import function_app
 import shared.wiring
+from bench import cores
 from bench.figures import Figure, at_most
 from sandbox.azurite import Azurite
 from sandbox.functions_host import LocalHttpHost, http_routes
@@ -57,6 +58,7 @@ def sandbox_process(module: str, *args: str) -> Iterator[dict[str, Any]]:
         line = process.stdout.readline()
         if not line:
             raise RuntimeError(f"{module} did not start")
+        cores.place(process.pid)
         yield json.loads(line)
     finally:
         process.terminate()
@@ -76,6 +78,7 @@ def measure(changes: int, rate: float, latency_ms: float) -> dict[str, Any]:
         sandbox_process("sandbox.dataverse", "--contacts", str(changes)) as dv,
         sandbox_process("sandbox.campaign") as acs,
     ):
+        cores.place(azurite.process.pid)
         dv_control, acs_control = dv["control_url"], acs["control_url"]
         dv_session = requests.Session()
         dv_session.verify = dv["ca_path"]  # the sandbox's own CA
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every Campaign call")
     parser.add_argument("--quick", action="store_true", help="50 changes")
     args = parser.parse_args(argv)
+    cores.claim()
     changes = 50 if args.quick else args.changes
     result = measure(changes, args.rate, args.latency_ms)
     latencies, missing, wrong, stats = result["latencies"], result["missing"], result["wrong"], result["stats"]

@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import cores
 from bench.context import Context
 from bench.figures import Figure, at_most
 from bench.ingress_increment import settings_env
@@ -43,6 +44,7 @@ def run(ctx: Context) -> list[Figure]:
         sizes = [int(size) for size in os.environ["BENCH_SCALING_SIZES"].split(",")]
     results = {}
     with Azurite.start() as azurite:
+        cores.place(azurite.process.pid)
         for size in sizes:
             ctx.log(f"scaling: initial load of {size:,} contacts through the API path (the CLI in its own process)")
             with dataverse(size) as dv, campaign() as acs:

@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from bench import cores
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -34,6 +36,7 @@ class Service:
         except BaseException:
             self.stop()
             raise
+        cores.place(self.process.pid)
         self.session = requests.Session()
         self.session.trust_env = False
         if "ca_path" in self.info:
