@@ -51,9 +51,10 @@ def claim() -> Split | None:
     return _split
 
 
-def place(pid: int) -> None:
-    """A started service process, its threads and its children, onto the services' cores (after a claim)."""
-    if _split is None:
+def place(pid: int | None) -> None:
+    """A started service process, its threads and its children, onto the services' cores (after a claim).
+    None (a server not running) places nothing."""
+    if _split is None or pid is None:
         return
     for process in (pid, *descendants(pid)):
         _pin(process, _split.services)

@@ -53,9 +53,8 @@ def run(ctx: Context) -> list[Figure]:
 def measure(events: int, *, baseline_sample: int, log: Any = print, quick: bool = False) -> list[Figure]:
     profiles = math.ceil(events / EVENTS_PER_PROFILE)
     with tempfile.TemporaryDirectory(prefix="bench-egress-") as work, SshdServer() as sshd, Azurite.start() as azurite:
-        for service in (sshd.pid, azurite.process.pid):
-            if service is not None:
-                cores.place(service)
+        cores.place(sshd.pid)
+        cores.place(azurite.process.pid)
         root = sshd.root / "egress"
         root.mkdir()
         log(f"egress: starting the sandboxes ({profiles:,} contacts), {LATENCY_MS} ms per Dynamics request")

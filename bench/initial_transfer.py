@@ -108,9 +108,8 @@ def run(ctx: Any) -> list[Figure]:
 def measure_sizes(sizes: tuple[int, int], profile: pathlib.Path | None) -> tuple[dict, dict]:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp, Azurite.start() as azurite, SshdServer() as sshd:
-        for service in (azurite.process.pid, sshd.pid):
-            if service is not None:
-                cores.place(service)
+        cores.place(azurite.process.pid)
+        cores.place(sshd.pid)
         for rows in sizes:
             results.append(measure(rows, pathlib.Path(tmp), azurite, sshd, profile if rows == sizes[-1] else None))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
